@@ -1,0 +1,137 @@
+"""Settings, read once from the environment or `.env` (prefix DIGEST_).
+
+Every other module receives what it needs from here through the wiring point
+(`digest.wiring`); none of them reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from digest.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+SAMPLE_FEED = Path(__file__).resolve().parent / "sample" / "feed.xml"
+
+MailBackend = Literal["outbox", "sendgrid", "smtp"]
+
+
+class Settings(BaseSettings):
+    """All configuration of the service. Names are the contract in DESIGN.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./digest.db"
+    broker_url: str = "redis://localhost:6379/0"
+    redis_url: str | None = None  # rate limits; defaults to broker_url
+    feed_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https://diplomaticopinion.com/feed/"]
+    )
+    blog_name: str = "Diplomatic Opinion"
+    base_url: str = "http://localhost:8000"
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+    admin_token: SecretStr | None = None
+    mail_backend: MailBackend = "outbox"
+    outbox_dir: Path = Path("./outbox")
+    sendgrid_host: str = "https://api.sendgrid.com"
+    sendgrid_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENDGRID_API_KEY", "DIGEST_SENDGRID_API_KEY")
+    )
+    sendgrid_webhook_public_key: str | None = None
+    smtp_url: str = "smtp://localhost:25"
+    from_email: str = "digest@localhost"
+    from_name: str = "Diplomatic Opinion"
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+    postal_address: str = "Postal address not configured"
+    schedule: str = "0 8 * * mon"
+    timezone: str = "Europe/Istanbul"
+    subject_template: str = "{blog}: {lead}{more}"
+
+    # Feed ingestion
+    fetch_timeout: float = 20.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    max_pages: int = 10
+    first_poll_window_days: int = 7
+    summary_words: int = 55
+
+    # Delivery
+    batch_size: int = 1000
+    send_timeout: float = 30.0
+    max_send_attempts: int = 8
+    batch_stale_seconds: int = 600
+
+    # Readers
+    welcome_with_latest: bool = True
+    confirm_max_age_hours: int = 72
+    blocked_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https://diplomaticopinion.com"]
+    )
+    min_fill_seconds: float = 2.0
+
+    @field_validator("feed_url", "blocked_domains", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone: {value!r}") from exc
+        return value
+
+    @field_validator("base_url", "sendgrid_host")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def feed_urls(self) -> list[str]:
+        return list(self.feed_url)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def rate_limit_url(self) -> str:
+        return self.redis_url or self.broker_url
+
+    @property
+    def sending_domain(self) -> str:
+        return self.from_email.rpartition("@")[2] or "localhost"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value stops with a message naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "DIGEST_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc

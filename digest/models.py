@@ -1,0 +1,242 @@
+"""The database record: feeds, posts, subscribers, editions and the delivery ledger.
+
+The database is the source of truth; Redis only carries work. Unique keys make reruns
+harmless: a post is stored once per feed (``uq_post_identity``), an edition once per cadence
+and period (``Edition.key``), a batch once per edition and sequence number (``Batch.id``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class FeedStatus(enum.StrEnum):
+    ACTIVE = "active"
+    FAILING = "failing"
+    GONE = "gone"
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    configured_url: Mapped[str] = mapped_column(String(2000))  # the URL the operator gave
+    title: Mapped[str | None] = mapped_column(String(500))
+    site_url: Mapped[str | None] = mapped_column(String(2000))
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[FeedStatus] = mapped_column(_enum(FeedStatus), default=FeedStatus.ACTIVE)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hub_url: Mapped[str | None] = mapped_column(String(2000))
+    websub_secret: Mapped[str | None] = mapped_column(String(200))
+    websub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    posts: Mapped[list[Post]] = relationship(back_populates="feed")
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "identity", name="uq_post_identity"),
+        Index("ix_posts_announce", "announce", "first_seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(255))  # guid, else link, else content hash
+    guid: Mapped[str | None] = mapped_column(String(2000))
+    link: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(String(1000))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    thumbnail_url: Mapped[str | None] = mapped_column(String(2000))
+    reading_minutes: Mapped[int] = mapped_column(Integer, default=1)
+    author: Mapped[str | None] = mapped_column(String(300))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # False for the backlog recorded on a feed's first poll: known, never announced.
+    announce: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False once the post vanished from the feed before being sent: left out of digests.
+    in_feed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    feed: Mapped[Feed] = relationship(back_populates="posts")
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"  # signed up, not confirmed
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    DELETED = "deleted"  # personal data erased; only the hash remains
+
+
+class Cadence(enum.StrEnum):
+    WEEKLY = "weekly"
+    DAILY = "daily"
+    INSTANT = "instant"  # every new post
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (Index("ix_subscribers_sendable", "status", "cadence", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # sha256 of the normalised address: survives "delete me" so imports cannot re-add it.
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[SubscriberStatus] = mapped_column(
+        _enum(SubscriberStatus), default=SubscriberStatus.PENDING
+    )
+    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence), default=Cadence.WEEKLY)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Consent record
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_ip: Mapped[str | None] = mapped_column(String(64))
+    consent_source: Mapped[str | None] = mapped_column(String(100))
+    suppressed_reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class EditionStatus(enum.StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    EMPTY = "empty"  # nothing new: no email, reason recorded
+    FAILED = "failed"
+
+
+class Edition(Base):
+    """One digest issue: claimed once per cadence and period under ``key``."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)  # e.g. weekly:2026-11-23
+    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[EditionStatus] = mapped_column(_enum(EditionStatus))
+    reason: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    post_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0)
+    batch_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Snapshot bound: readers with id <= this (and eligible) are the recipients.
+    max_subscriber_id: Mapped[int] = mapped_column(BigId, default=0)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+    batches: Mapped[list[Batch]] = relationship(back_populates="edition")
+
+
+class BatchStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Batch(Base):
+    """A ledger row: one request's worth of recipients, identified deterministically.
+
+    The recipients are the eligible readers with ``after_id < id <= upto_id``; ranges of one
+    edition never overlap, so no reader is in two batches.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_status", "edition_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "<edition>-<seq>"
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    after_id: Mapped[int] = mapped_column(BigId)
+    upto_id: Mapped[int] = mapped_column(BigId)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus), default=BatchStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    edition: Mapped[Edition] = relationship(back_populates="batches")
+
+
+class WebhookEvent(Base):
+    """A processed SendGrid event, kept so that a replayed ``sg_event_id`` is ignored."""
+
+    __tablename__ = "webhook_events"
+
+    sg_event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(40))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    edition_id: Mapped[int | None] = mapped_column(BigId)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

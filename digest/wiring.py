@@ -1,0 +1,70 @@
+"""The one wiring point: settings, database, tokens and transport, built once.
+
+The CLI, the web app, the Celery worker and the tests all get their dependencies from
+``build()``; tests pass overrides (another database, a MemoryTransport).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from digest.config import Settings, load_settings
+from digest.db import SessionFactory, make_engine, make_session_factory
+from digest.errors import ConfigError
+from digest.tokens import Tokens
+from digest.transports.base import Transport
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: SessionFactory
+    tokens: Tokens
+    transport_factory: Callable[[], Transport] = field(repr=False)
+
+    def transport(self) -> Transport:
+        return self.transport_factory()
+
+
+def make_transport(settings: Settings) -> Transport:
+    """The transport named by DIGEST_MAIL_BACKEND."""
+    if settings.mail_backend == "outbox":
+        from digest.transports.outbox import OutboxTransport
+
+        return OutboxTransport(settings.outbox_dir, settings.sending_domain)
+    if settings.mail_backend == "smtp":
+        from digest.transports.smtp import SmtpTransport
+
+        return SmtpTransport.from_url(settings.smtp_url, timeout=settings.send_timeout)
+    if settings.mail_backend == "sendgrid":
+        if settings.sendgrid_api_key is None:
+            raise ConfigError("SENDGRID_API_KEY is required when DIGEST_MAIL_BACKEND=sendgrid")
+        from digest.transports.sendgrid import SendGridTransport
+
+        return SendGridTransport(
+            api_key=settings.sendgrid_api_key.get_secret_value(),
+            host=settings.sendgrid_host,
+            timeout=settings.send_timeout,
+        )
+    raise ConfigError(f"DIGEST_MAIL_BACKEND: unknown backend {settings.mail_backend!r}")
+
+
+def build(
+    settings: Settings | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> App:
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    return App(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        tokens=Tokens(
+            settings.secret_key.get_secret_value(), settings.confirm_max_age_hours * 3600
+        ),
+        transport_factory=transport_factory or (lambda: make_transport(settings)),
+    )
