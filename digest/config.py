@@ -28,7 +28,11 @@ class Settings(BaseSettings):
     """All configuration of the service. Names are the contract in DESIGN.md."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="DIGEST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     database_url: str = "sqlite:///./digest.db"

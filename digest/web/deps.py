@@ -22,6 +22,7 @@ def require_admin(request: Request) -> None:
     scheme, _, given = header.partition(" ")
     if (
         token is None
+        or not token.get_secret_value()
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
     ):

@@ -1,0 +1,89 @@
+"""Which period a send belongs to, so each cadence sends once per period.
+
+The weekly period is named after the local date of the most recent ``SCHEDULE`` fire time in
+``TIMEZONE`` (croniter on zone-aware datetimes). Naming periods by local wall-clock date means
+a daylight-saving change can neither skip a week nor produce two keys for one week: the
+Monday-08:00 fire is one local date whatever the UTC offset that morning. Daily periods are
+local calendar days; the instant cadence is keyed by the newest post it announces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from digest.models import Cadence
+
+# A beat that fires a moment early still belongs to the period it was meant for.
+EARLY_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A cadence's period: its unique key and its bounds (UTC)."""
+
+    cadence: Cadence
+    key: str
+    start: datetime
+    end: datetime
+
+
+def _local(now: datetime | None, tz: ZoneInfo) -> datetime:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(tz)
+
+
+def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
+    """The period whose scheduled fire time is the latest one at or before ``now``."""
+    local = _local(now, tz) + EARLY_TOLERANCE
+    itr = croniter(schedule, local)
+    fire: datetime = itr.get_prev(datetime)
+    previous: datetime = itr.get_prev(datetime)
+    return Period(
+        Cadence.WEEKLY,
+        f"weekly:{fire.date().isoformat()}",
+        previous.astimezone(UTC),
+        fire.astimezone(UTC),
+    )
+
+
+def next_fire(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
+    """The next scheduled fire time after ``now`` (zone-aware, in ``tz``)."""
+    fire: datetime = croniter(schedule, _local(now, tz)).get_next(datetime)
+    return fire
+
+
+def daily_period(tz: ZoneInfo, now: datetime | None = None) -> Period:
+    """The local calendar day containing ``now``."""
+    day = _local(now, tz).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), start.timetz())
+    return Period(
+        Cadence.DAILY, f"daily:{day.isoformat()}", start.astimezone(UTC), end.astimezone(UTC)
+    )
+
+
+def instant_period(newest_post_id: int, now: datetime | None = None) -> Period:
+    """One period per batch of new posts, named by the newest post in it."""
+    now = now or datetime.now(UTC)
+    return Period(Cadence.INSTANT, f"instant:{newest_post_id}", now, now)
+
+
+def period_for(
+    cadence: Cadence,
+    schedule: str,
+    tz: ZoneInfo,
+    now: datetime | None = None,
+    newest_post_id: int = 0,
+) -> Period:
+    """The period ``now`` falls in for ``cadence``."""
+    if cadence is Cadence.WEEKLY:
+        return weekly_period(schedule, tz, now)
+    if cadence is Cadence.DAILY:
+        return daily_period(tz, now)
+    return instant_period(newest_post_id, now)

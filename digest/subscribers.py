@@ -1,0 +1,387 @@
+"""Readers' lifecycle: sign up, confirm, unsubscribe, preferences, their data, the operator's list.
+
+Every rule about a subscriber's status lives here, so the web form, the CLI and the importer
+behave alike:
+
+- ``subscribe`` gives the caller no hint whether the address was known: it returns nothing
+  for new, pending, active and unsubscribed addresses alike. New or returning addresses become
+  *pending* and get a confirmation mail (re-sending is throttled by ``RESEND_AFTER``).
+- ``confirm`` makes a pending reader active and sends the welcome mail; a GET never reaches it.
+- ``unsubscribe`` is immediate and idempotent; coming back needs a new confirmation.
+- ``delete_me`` erases the personal data and keeps only ``email_hash``, so that an old import
+  cannot add the address again.
+
+Identity is ``email_hash``: sha256 of the address in lower case. The stored address keeps the
+local part as typed (with the domain lower-cased), but two spellings differing only in case
+are one reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest import links, reader_mail
+from digest.db import transaction
+from digest.errors import DeliveryError, InvalidEmailError, InvalidTokenError, SubscriberError
+from digest.message import OutgoingMail, Recipient
+from digest.models import Cadence, Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
+from digest.tokens import Purpose
+from digest.wiring import App
+
+__all__ = [
+    "RESEND_AFTER",
+    "Preferences",
+    "add",
+    "confirm",
+    "delete_me",
+    "email_hash",
+    "expire_pending",
+    "export_my_data",
+    "find",
+    "get_preferences",
+    "list_subscribers",
+    "normalise",
+    "remove",
+    "subscribe",
+    "unsubscribe",
+    "update_preferences",
+]
+
+log = logging.getLogger(__name__)
+
+RESEND_AFTER = timedelta(minutes=15)
+MAX_EMAIL_LENGTH = 320
+_LIST_PAGE = 500
+
+# Statuses from which a sign-up starts a new double opt-in. COMPLAINED is left out on
+# purpose: someone who reported us as spam gets nothing until they write to the operator.
+_RESTARTABLE = {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.DELETED}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the preferences page shows and edits."""
+
+    email: str
+    status: SubscriberStatus
+    cadence: Cadence
+    paused: bool
+
+
+def email_hash(email: str) -> str:
+    """The identity of an address: sha256 of it stripped and lower-cased (hex)."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def _is_blocked(domain: str, blocked: Iterable[str]) -> bool:
+    for entry in blocked:
+        entry = entry.strip().lower().lstrip("@").lstrip(".")
+        if entry and (domain == entry or domain.endswith("." + entry)):
+            return True
+    return False
+
+
+def normalise(email: str, blocked_domains: Iterable[str] = ()) -> str:
+    """A valid address with its domain lower-cased; raises InvalidEmailError saying why."""
+    if "\r" in email or "\n" in email:
+        raise InvalidEmailError("an email address cannot contain line breaks")
+    candidate = email.strip()
+    if not candidate:
+        raise InvalidEmailError("please enter an email address")
+    if len(candidate) > MAX_EMAIL_LENGTH:
+        raise InvalidEmailError(f"an email address has at most {MAX_EMAIL_LENGTH} characters")
+    try:
+        info = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmailError(f"not a valid email address: {exc}") from exc
+    domain = info.domain.lower()
+    if _is_blocked(domain, blocked_domains) or _is_blocked(info.ascii_domain.lower(),
+                                                           blocked_domains):
+        raise InvalidEmailError(f"addresses at {domain} cannot subscribe")
+    return f"{info.local_part}@{domain}"
+
+
+def _by_hash(session: Session, digest: str) -> Subscriber | None:
+    return session.scalars(select(Subscriber).where(Subscriber.email_hash == digest)).first()
+
+
+def find(app: App, email: str) -> Subscriber | None:
+    """The subscriber with this address (any status), or None."""
+    with app.sessions() as session:
+        return _by_hash(session, email_hash(email))
+
+
+# --- signing up -------------------------------------------------------------------------
+
+
+def _record_signup(
+    app: App, address: str, ip: str | None, source: str, now: datetime
+) -> int | None:
+    """Apply the sign-up rules; the subscriber id if a confirmation mail is due, else None."""
+    with transaction(app.sessions) as session:
+        sub = _by_hash(session, email_hash(address))
+        if sub is None:
+            sub = Subscriber(email=address, email_hash=email_hash(address), created_at=now)
+            session.add(sub)
+        elif sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.COMPLAINED):
+            return None
+        elif sub.status is SubscriberStatus.PENDING:
+            sent = sub.confirmation_sent_at
+            if sent is not None and now - sent < RESEND_AFTER:
+                return None
+        elif sub.status in _RESTARTABLE:
+            sub.email = address
+            sub.unsubscribed_at = None
+            sub.suppressed_reason = None
+        sub.status = SubscriberStatus.PENDING
+        sub.consent_at = now
+        sub.consent_ip = ip
+        sub.consent_source = source[:100]
+        sub.confirmation_sent_at = now  # claimed before sending; cleared if sending fails
+        session.flush()
+        return sub.id
+
+
+def subscribe(app: App, email: str, *, ip: str | None, source: str,
+              now: datetime | None = None) -> None:
+    """Sign an address up (double opt-in); the same outcome whether or not it is known."""
+    now = now or utcnow()
+    address = normalise(email, app.settings.blocked_domains)
+    try:
+        subscriber_id = _record_signup(app, address, ip, source, now)
+    except IntegrityError:  # the same address signed up concurrently: the rules apply again
+        subscriber_id = _record_signup(app, address, ip, source, now)
+    if subscriber_id is None:
+        return
+    url = links.confirm_url(app.settings, app.tokens, subscriber_id)
+    mail = reader_mail.confirmation(app.settings, url)
+    try:
+        _send(app, mail, Recipient(email=address, subscriber_id=subscriber_id))
+    except DeliveryError:
+        log.exception("confirmation mail to subscriber %s failed", subscriber_id)
+        with transaction(app.sessions) as session:
+            session.execute(update(Subscriber).where(Subscriber.id == subscriber_id)
+                            .values(confirmation_sent_at=None))
+
+
+def _send(app: App, mail: OutgoingMail, recipient: Recipient) -> None:
+    transport = app.transport()
+    try:
+        transport.send_batch(mail, [recipient])
+    finally:
+        transport.close()
+
+
+def _subscriber_from(session: Session, app: App, purpose: Purpose, token: str) -> Subscriber:
+    subscriber_id = app.tokens.read(purpose, token)
+    sub = session.get(Subscriber, subscriber_id)
+    if sub is None:
+        raise InvalidTokenError("this link is no longer valid")
+    return sub
+
+
+def confirm(app: App, token: str, now: datetime | None = None) -> bool:
+    """Confirm a pending sign-up and send the welcome mail; False if it was already active."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.CONFIRM, token)
+        if sub.status is SubscriberStatus.ACTIVE:
+            return False
+        if sub.status is not SubscriberStatus.PENDING or sub.email is None:
+            raise InvalidTokenError("this link is no longer valid; please sign up again")
+        sub.status = SubscriberStatus.ACTIVE
+        sub.confirmed_at = now
+        subscriber_id, address, name = sub.id, sub.email, sub.name
+    _send_welcome(app, subscriber_id, address, name)
+    return True
+
+
+def _latest_edition(app: App) -> Edition | None:
+    with app.sessions() as session:
+        return session.scalars(
+            select(Edition).where(Edition.status == EditionStatus.SENT)
+            .order_by(Edition.id.desc()).limit(1)
+        ).first()
+
+
+def _send_welcome(app: App, subscriber_id: int, address: str, name: str | None) -> None:
+    latest = _latest_edition(app) if app.settings.welcome_with_latest else None
+    mail = reader_mail.welcome(app.settings, latest)
+    recipient = links.recipient_for(app.settings, app.tokens, subscriber_id, address, name)
+    try:
+        _send(app, mail, recipient)
+    except DeliveryError:  # the reader is subscribed either way; the welcome is a courtesy
+        log.exception("welcome mail to subscriber %s failed", subscriber_id)
+
+
+# --- leaving and preferences ------------------------------------------------------------
+
+
+def unsubscribe(app: App, token: str, now: datetime | None = None) -> None:
+    """Unsubscribe at once; repeating it, or using an old link, changes nothing more."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.UNSUBSCRIBE, token)
+        if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+            sub.status = SubscriberStatus.UNSUBSCRIBED
+            sub.unsubscribed_at = now
+
+
+def _preferences(sub: Subscriber) -> Preferences:
+    if sub.email is None:
+        raise InvalidTokenError("this reader's data has been deleted")
+    return Preferences(email=sub.email, status=sub.status, cadence=sub.cadence,
+                       paused=sub.paused)
+
+
+def get_preferences(app: App, token: str) -> Preferences:
+    """The reader's current preferences."""
+    with app.sessions() as session:
+        return _preferences(_subscriber_from(session, app, Purpose.PREFERENCES, token))
+
+
+def update_preferences(app: App, token: str, cadence: Cadence | str, paused: bool) -> Preferences:
+    """Change how often the reader gets mail, or pause it."""
+    try:
+        chosen = Cadence(cadence)
+    except ValueError as exc:
+        choices = ", ".join(c.value for c in Cadence)
+        raise SubscriberError(f"unknown frequency {cadence!r}; choose one of {choices}") from exc
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)  # a deleted reader has nothing to change
+        sub.cadence = chosen
+        sub.paused = paused
+        return _preferences(sub)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_my_data(app: App, token: str) -> dict[str, Any]:
+    """Everything kept about the reader, as a JSON-ready dict ("download my data")."""
+    with app.sessions() as session:
+        sub = _subscriber_from(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)
+        return {
+            "email": sub.email,
+            "name": sub.name,
+            "status": sub.status.value,
+            "cadence": sub.cadence.value,
+            "paused": sub.paused,
+            "created_at": _iso(sub.created_at),
+            "confirmed_at": _iso(sub.confirmed_at),
+            "unsubscribed_at": _iso(sub.unsubscribed_at),
+            "confirmation_sent_at": _iso(sub.confirmation_sent_at),
+            "consent": {
+                "at": _iso(sub.consent_at),
+                "ip": sub.consent_ip,
+                "source": sub.consent_source,
+            },
+            "suppressed_reason": sub.suppressed_reason,
+        }
+
+
+def _erase(sub: Subscriber, now: datetime, reason: str) -> None:
+    sub.email = None
+    sub.name = None
+    sub.consent_ip = None
+    sub.status = SubscriberStatus.DELETED
+    sub.unsubscribed_at = sub.unsubscribed_at or now
+    sub.suppressed_reason = reason
+
+
+def delete_me(app: App, token: str, now: datetime | None = None) -> None:
+    """Erase the reader's personal data; only the address hash stays, to block re-imports."""
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.PREFERENCES, token)
+        if sub.status is not SubscriberStatus.DELETED:
+            _erase(sub, now or utcnow(), "deleted at the reader's request")
+
+
+# --- the operator's list ----------------------------------------------------------------
+
+
+def add(app: App, email: str, name: str | None = None, now: datetime | None = None) -> Subscriber:
+    """Add a reader for the operator: active at once (no confirmation mail)."""
+    now = now or utcnow()
+    address = normalise(email, app.settings.blocked_domains)
+    with transaction(app.sessions) as session:
+        sub = _by_hash(session, email_hash(address))
+        if sub is None:
+            sub = Subscriber(email=address, email_hash=email_hash(address), created_at=now,
+                             consent_at=now, consent_source="operator")
+            session.add(sub)
+        elif sub.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+            raise SubscriberError(
+                f"{address} is {sub.status.value}; only the reader can sign up again "
+                "(through the signup page)"
+            )
+        sub.status = SubscriberStatus.ACTIVE
+        sub.confirmed_at = sub.confirmed_at or now
+        if name:
+            sub.name = name.strip()[:200]
+        session.flush()
+        return sub
+
+
+def list_subscribers(app: App, status: SubscriberStatus | str | None = None
+                     ) -> Iterator[Subscriber]:
+    """Every reader (or those with ``status``), by id, streamed in pages."""
+    wanted = SubscriberStatus(status) if status is not None else None
+    after = 0
+    while True:
+        query = select(Subscriber).where(Subscriber.id > after)
+        if wanted is not None:
+            query = query.where(Subscriber.status == wanted)
+        with app.sessions() as session:
+            page = list(session.scalars(query.order_by(Subscriber.id).limit(_LIST_PAGE)))
+        yield from page
+        if len(page) < _LIST_PAGE:
+            return
+        after = page[-1].id
+
+
+def remove(app: App, email: str, now: datetime | None = None) -> bool:
+    """Unsubscribe an address for the operator; False if it is not on the list."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = _by_hash(session, email_hash(email))
+        if sub is None:
+            return False
+        if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+            sub.status = SubscriberStatus.UNSUBSCRIBED
+            sub.unsubscribed_at = now
+            sub.suppressed_reason = "removed by the operator"
+        return True
+
+
+def expire_pending(app: App, now: datetime | None = None) -> int:
+    """Drop sign-ups not confirmed within DIGEST_CONFIRM_MAX_AGE_HOURS; returns how many.
+
+    Never-confirmed rows are deleted (nothing was consented to); a returning reader who did
+    not confirm again goes back to *unsubscribed*, keeping the record that blocks re-imports.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(hours=app.settings.confirm_max_age_hours)
+    stale = (Subscriber.status == SubscriberStatus.PENDING) & (Subscriber.consent_at < cutoff)
+    with transaction(app.sessions) as session:
+        dropped = session.execute(
+            delete(Subscriber).where(stale, Subscriber.confirmed_at.is_(None))
+        ).rowcount
+        reverted = session.execute(
+            update(Subscriber).where(stale, Subscriber.confirmed_at.is_not(None))
+            .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
+        ).rowcount
+    return int(dropped or 0) + int(reverted or 0)

@@ -1,0 +1,132 @@
+"""SMTP: one connection per batch, every reader's own message sent through it.
+
+``SMTP_URL`` chooses the security and the login: ``smtp://host:25`` (plain),
+``smtp+starttls://user:pass@host:587`` (STARTTLS, required) or ``smtps://user:pass@host:465``
+(implicit TLS). Errors are mapped at this boundary: 4xx replies, timeouts and dropped
+connections are transient; 5xx replies and failed logins are permanent. A single refused
+reader does not fail the batch for everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.message import OutgoingMail, Recipient, build_mime
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to connect, parsed from SMTP_URL."""
+
+    host: str
+    port: int
+    security: str  # "plain" | "starttls" | "ssl"
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+                f"username={self.username!r}, password={'***' if self.password else None})")
+
+
+def parse_smtp_url(url: str) -> SmtpConfig:
+    """Parse ``smtp://``, ``smtp+starttls://`` or ``smtps://`` URLs (ConfigError if bad)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(
+            f"DIGEST_SMTP_URL: expected smtp://, smtp+starttls:// or smtps://host[:port], "
+            f"got {parts.scheme}://{parts.hostname or ''}"
+        )
+    security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "ssl"}[scheme]
+    return SmtpConfig(
+        host=parts.hostname,
+        port=parts.port or _DEFAULT_PORTS[scheme],
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def _mapped(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return PermanentDeliveryError(f"SMTP login failed: {exc.smtp_code} {exc.smtp_error!r}",
+                                      exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = f"SMTP {exc.smtp_code}: {exc.smtp_error.decode('utf-8', 'replace')}"
+        if 400 <= exc.smtp_code < 500:
+            return TransientDeliveryError(text, exc.smtp_code)
+        return PermanentDeliveryError(text, exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return PermanentDeliveryError(f"SMTP server does not support this: {exc}")
+    return TransientDeliveryError(f"SMTP connection failed: {exc!r}")
+
+
+class SmtpTransport:
+    """Opens one SMTP connection per batch and sends each reader's message through it."""
+
+    max_batch = 1000
+
+    def __init__(self, config: SmtpConfig, timeout: float = 30.0,
+                 domain: str = "localhost") -> None:
+        self.config = config
+        self.timeout = timeout
+        self.domain = domain
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 30.0) -> SmtpTransport:
+        """A transport for ``SMTP_URL``."""
+        return cls(parse_smtp_url(url), timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self.config!r}, timeout={self.timeout})"
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        conn: smtplib.SMTP
+        if cfg.security == "ssl":
+            conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=self.timeout,
+                                    context=ssl.create_default_context())
+        else:
+            conn = smtplib.SMTP(cfg.host, cfg.port, timeout=self.timeout)
+            if cfg.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+        if cfg.username:
+            conn.login(cfg.username, cfg.password or "")
+        return conn
+
+    def send_batch(self, mail: OutgoingMail, recipients: Sequence[Recipient]) -> None:
+        """Send every reader's message over one connection."""
+        if not recipients:
+            return
+        domain = mail.from_email.rpartition("@")[2] or self.domain
+        try:
+            conn = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _mapped(exc) from exc
+        try:
+            for recipient in recipients:
+                try:
+                    conn.send_message(build_mime(mail, recipient, domain))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    log.warning("SMTP refused %s: %s", recipient.email, exc.recipients)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _mapped(exc) from exc
+        finally:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+    def close(self) -> None:
+        """Nothing to release between batches."""
