@@ -27,7 +27,7 @@ class DemoResult:
 def demo_settings(directory: Path) -> Settings:
     """Embedded defaults for the demo; the environment and .env are not read."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{directory / 'digest.db'}",
         feed_url=[str(SAMPLE_FEED)],
         mail_backend="outbox",

@@ -1,0 +1,76 @@
+"""The public signup door: bots and floods are turned away before ``subscribers.subscribe``.
+
+Two bot checks cost a human nothing: a honeypot field hidden with CSS (people leave it empty)
+and a signed time stamp put in the form when the page is served (people need more than
+``min_fill_seconds`` to type an address). A bot is answered exactly like a person but nothing
+is stored or sent, so it learns nothing. A stamp is optional: a static form embedded in a blog
+sidebar cannot carry one; the rate limits still apply to it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, Signer
+
+from digest import subscribers
+from digest.config import Settings
+from digest.ratelimit import RateLimiter
+from digest.wiring import App
+
+__all__ = ["SignupRequest", "form_stamp", "is_bot", "sign_up"]
+
+STAMP_MAX_AGE = 24 * 3600
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    """What the form or the JSON body carried."""
+
+    email: str
+    ip: str | None
+    source: str = "web"
+    honeypot: str = ""
+    stamp: str | None = None
+
+
+def _signer(settings: Settings) -> Signer:
+    return Signer(settings.secret_key.get_secret_value(), salt="digest.signup-form")
+
+
+def form_stamp(settings: Settings, now: float | None = None) -> str:
+    """A signed 'page served at' time for the signup form."""
+    served = time.time() if now is None else now
+    return _signer(settings).sign(f"{served:.3f}").decode()
+
+
+def is_bot(settings: Settings, request: SignupRequest, now: float | None = None) -> bool:
+    """True for a filled honeypot, or a stamp that is forged, stale or too fresh."""
+    if request.honeypot.strip():
+        return True
+    if request.stamp is None:
+        return False
+    now = time.time() if now is None else now
+    try:
+        served = float(_signer(settings).unsign(request.stamp).decode())
+    except (BadSignature, ValueError):
+        return True
+    age = now - served
+    return not settings.min_fill_seconds <= age <= STAMP_MAX_AGE
+
+
+def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
+            now: float | None = None) -> None:
+    """Check for bots and rate limits, then subscribe; bots get silence, not an error.
+
+    Raises InvalidEmailError for a bad address and RateLimitedError past a limit.
+    """
+    if is_bot(app.settings, request, now):
+        return
+    if limiter is not None and request.ip:
+        limiter.hit("ip", request.ip)
+    address = subscribers.normalise(request.email, app.settings.blocked_domains)
+    if limiter is not None:
+        limiter.hit("email", subscribers.email_hash(address))
+    subscribers.subscribe(app, address, ip=request.ip, source=request.source)
