@@ -31,8 +31,8 @@ subscribers_cli = typer.Typer(help="Manage readers: add, list, remove, import, e
                               no_args_is_help=True)
 cli.add_typer(subscribers_cli, name="subscribers")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _errors_to_exit(fn: Callable[P, R]) -> Callable[P, R]:

@@ -1,28 +1,39 @@
-"""Public URLs the service puts in emails and pages, and each reader's own links."""
+"""Public URLs the service puts in emails and pages, and each reader's own links.
+
+A reader's links carry signed tokens (``recipient_for``); anything shown to more than one
+person (the archive, a test copy) gets the token-free ``generic_substitutions`` instead.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from digest.config import Settings
-from digest.message import Recipient
-from digest.render import PLACEHOLDERS
+from digest.message import Recipient, clean_header
+from digest.render import ARCHIVE_PLACEHOLDER, PLACEHOLDERS
 from digest.tokens import Purpose, Tokens
 
 
 def confirm_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+    """The reader's confirmation page (expires after DIGEST_CONFIRM_MAX_AGE_HOURS)."""
     return f"{settings.base_url}/confirm/{tokens.make(Purpose.CONFIRM, subscriber_id)}"
 
 
 def unsubscribe_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+    """The reader's own one-click unsubscribe URL (RFC 8058 target)."""
     return f"{settings.base_url}/unsubscribe/{tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
 
 
 def preferences_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+    """The reader's own preferences page."""
     return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscriber_id)}"
 
 
+def signup_url(settings: Settings) -> str:
+    """The public signup page; the token-free stand-in for a reader's own links."""
+    return f"{settings.base_url}/"
+
+
 def archive_url(settings: Settings, edition_id: int | None = None) -> str:
+    """The archive index, or one edition's view-in-browser page."""
     if edition_id is None:
         return f"{settings.base_url}/archive"
     return f"{settings.base_url}/archive/{edition_id}"
@@ -32,7 +43,8 @@ def list_unsubscribe_headers(settings: Settings, one_click_url: str) -> dict[str
     """RFC 2369 / RFC 8058 headers for one reader (Gmail and Yahoo bulk-sender rules)."""
     targets = [f"<{one_click_url}>"]
     if settings.unsubscribe_mailto:
-        targets.append(f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe>")
+        address = clean_header(settings.unsubscribe_mailto).removeprefix("mailto:")
+        targets.append(f"<mailto:{address}?subject=unsubscribe>")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -57,7 +69,16 @@ def recipient_for(
     )
 
 
+def generic_substitutions(settings: Settings, edition_id: int | None = None) -> dict[str, str]:
+    """Placeholder values that identify nobody: for the archive and for test copies."""
+    return {
+        PLACEHOLDERS["unsubscribe_url"]: signup_url(settings),
+        PLACEHOLDERS["preferences_url"]: signup_url(settings),
+        ARCHIVE_PLACEHOLDER: archive_url(settings, edition_id),
+    }
+
+
 def list_id(settings: Settings) -> str:
-    """List-Id header value: the blog's name and the sending domain."""
-    label = quote(settings.blog_name, safe=" ").replace('"', "")
-    return f"{label} <digest.{settings.sending_domain}>"
+    """List-Id header value (RFC 2919): the blog's name and the sending domain."""
+    label = clean_header(settings.blog_name).translate({ord(c): None for c in '<>"'})
+    return f"{label} <digest.{settings.sending_domain}>".strip()

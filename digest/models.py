@@ -85,6 +85,7 @@ class Feed(Base):
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hub_url: Mapped[str | None] = mapped_column(String(2000))
+    topic_url: Mapped[str | None] = mapped_column(String(2000))  # rel="self": the WebSub topic
     websub_secret: Mapped[str | None] = mapped_column(String(200))
     websub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -182,7 +182,8 @@ def render_digest(
     total = sum(len(s.posts) for s in clean)
     shown = _first_posts(clean, max_posts)
     posts = [p for s in shown for p in s.posts]
-    context = {
+    subject = make_subject(settings, clean)
+    context: dict[str, Any] = {
         "blog_name": settings.blog_name,
         "blog_url": shown[0].site_url if len(shown) == 1 else None,
         "date_range": _date_range(posts, period_start, period_end, settings.tz),
@@ -191,16 +192,14 @@ def render_digest(
         "post_count": total,
         "hidden_count": total - len(posts),
         "preheader": _preheader(posts),
-        "subject": make_subject(settings, clean),
+        "subject": subject,
         "tz": settings.tz,
         **_footer_context(settings, archive_url),
     }
     env = environment()
     html = inline_css(env.get_template("digest.html").render(context))
     text = env.get_template("digest.txt").render(context)
-    return RenderedEdition(
-        subject=context["subject"], html=html, text=text, post_count=total
-    )
+    return RenderedEdition(subject=subject, html=html, text=text, post_count=total)
 
 
 def _footer_context(settings: Settings, archive_url: str | None) -> dict[str, str]:

@@ -27,5 +27,5 @@ def backoff(
     if retry_after is not None and retry_after >= 0:
         # The provider said when; add up to one second of jitter so workers do not align.
         return min(cap, retry_after + rand())
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     return rand() * ceiling

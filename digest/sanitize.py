@@ -17,6 +17,8 @@ import nh3
 _SAFE_SCHEMES = frozenset({"http", "https"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
+# Block boundaries become spaces, so "<p>Hi</p><p>there</p>" reads "Hi there".
+_BLOCK_END = re.compile(r"(</(?:p|div|li|h[1-6]|blockquote|tr|td|th)\s*>|<br\s*/?>)", re.I)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -40,6 +42,6 @@ def plain_text(value: str | None) -> str:
     if not value:
         return ""
     if "<" in value or "&" in value:
-        value = html.unescape(nh3.clean(value, tags=set()))
+        value = html.unescape(nh3.clean(_BLOCK_END.sub(r"\1 ", value), tags=set()))
     return _SPACES.sub(" ", value).strip()
 

@@ -9,6 +9,7 @@ sidebar cannot carry one; the rate limits still apply to it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from digest.wiring import App
 __all__ = ["SignupRequest", "form_stamp", "is_bot", "sign_up"]
 
 STAMP_MAX_AGE = 24 * 3600
+_SOURCE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
 @dataclass(frozen=True)
@@ -73,4 +75,5 @@ def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
     address = subscribers.normalise(request.email, app.settings.blocked_domains)
     if limiter is not None:
         limiter.hit("email", subscribers.email_hash(address))
-    subscribers.subscribe(app, address, ip=request.ip, source=request.source)
+    source = _SOURCE.sub("-", request.source.strip())[:40] or "web"
+    subscribers.subscribe(app, address, ip=request.ip, source=source)

@@ -23,10 +23,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -379,9 +379,13 @@ def expire_pending(app: App, now: datetime | None = None) -> int:
     with transaction(app.sessions) as session:
         dropped = session.execute(
             delete(Subscriber).where(stale, Subscriber.confirmed_at.is_(None))
-        ).rowcount
+        )
         reverted = session.execute(
             update(Subscriber).where(stale, Subscriber.confirmed_at.is_not(None))
             .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
-        ).rowcount
-    return int(dropped or 0) + int(reverted or 0)
+        )
+    return _count(dropped) + _count(reverted)
+
+
+def _count(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)

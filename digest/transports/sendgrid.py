@@ -12,7 +12,6 @@ Errors are mapped at this boundary: 429, 5xx, timeouts and connection failures b
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -149,7 +148,7 @@ class SendGridTransport:
             )
         except HTTPError as exc:
             raise map_http_error(exc) from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise TransientDeliveryError(f"SendGrid timed out after {self.timeout} s") from exc
         except URLError as exc:
             raise TransientDeliveryError(f"SendGrid unreachable: {exc.reason}") from exc

@@ -63,7 +63,9 @@ def _mapped(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
         return PermanentDeliveryError(f"SMTP login failed: {exc.smtp_code} {exc.smtp_error!r}",
                                       exc.smtp_code)
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = f"SMTP {exc.smtp_code}: {exc.smtp_error.decode('utf-8', 'replace')}"
+        raw = exc.smtp_error
+        reply = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        text = f"SMTP {exc.smtp_code}: {reply}"
         if 400 <= exc.smtp_code < 500:
             return TransientDeliveryError(text, exc.smtp_code)
         return PermanentDeliveryError(text, exc.smtp_code)

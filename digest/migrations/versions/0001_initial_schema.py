@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 20:59:41.607206
+Create Date: 2026-11-27 21:07:19.769217
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('last_polled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_poll_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('hub_url', sa.String(length=2000), nullable=True),
+    sa.Column('topic_url', sa.String(length=2000), nullable=True),
     sa.Column('websub_secret', sa.String(length=200), nullable=True),
     sa.Column('websub_lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

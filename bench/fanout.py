@@ -1,0 +1,128 @@
+"""Fan-out benchmark: N readers in PostgreSQL, two real Celery workers, Redis, a local sink.
+
+    .venv/bin/python -m bench.fanout --readers 100000
+
+Seeds a throwaway PostgreSQL database with COPY, queues one edition, and times from the
+claim until the ledger says every batch is sent. Reports readers per second and the peak
+resident memory of each worker (sampled from /proc). Needs PostgreSQL and Redis on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+from sqlalchemy import create_engine, text
+
+from digest import schema
+from digest.delivery import send_digest
+from digest.models import Edition, EditionStatus
+from digest.tasks import enqueue_batches, make_celery
+from digest.wiring import build
+from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, make_settings
+from tests.delivery_helpers import add_post
+from tests.sendgrid_sink import celery_workers, running_sink, worker_env
+
+
+def _seed(url: str, readers: int) -> None:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy("COPY subscribers (email, email_hash, name, status, cadence, paused,"
+                      " created_at) FROM STDIN") as copy:
+            for i in range(readers):
+                email = f"reader{i}@example.org"
+                copy.write_row((email, hashlib.sha256(email.encode()).hexdigest(),
+                                f"Zoë Reader {i}", "active", "weekly", False, "2026-01-01"))
+        cur.execute("ANALYZE subscribers")
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run(readers: int, workers: int) -> dict[str, float]:
+    """Seed, send, and measure one fan-out of ``readers``."""
+    name = f"digest_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    try:
+        settings = make_settings(tmp, database_url=url, broker_url=REDIS_TEST_URL,
+                                 mail_backend="sendgrid", sendgrid_api_key="test")
+        app = build(settings)
+        schema.upgrade(app.engine)
+        t0 = time.perf_counter()
+        _seed(url, readers)
+        print(f"seeded {readers} readers in {time.perf_counter() - t0:.1f} s")
+        add_post(app)
+        redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        celery = make_celery(settings)
+        with running_sink() as sink, celery_workers(
+            workers, worker_env(url, REDIS_TEST_URL, sink.url), tmp
+        ) as procs:
+            time.sleep(3)  # let the workers connect
+            peak = {p.pid: 0.0 for p in procs}
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    for pid in peak:
+                        peak[pid] = max(peak[pid], _rss_mb(pid))
+                    time.sleep(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            start = time.perf_counter()
+            result = send_digest(app, queue=True,
+                                 dispatch=lambda ids: enqueue_batches(ids, celery))
+            queued = time.perf_counter() - start
+            while True:
+                with app.sessions() as s:
+                    status = s.get(Edition, result.edition_id).status  # type: ignore[union-attr]
+                if status is not EditionStatus.SENDING:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - start
+            stop.set()
+            sampler.join()
+        delivered = sum(sink.received.values())
+        figures = {"readers": readers, "delivered": delivered, "seconds": elapsed,
+                   "claim_and_queue_seconds": queued, "readers_per_second": readers / elapsed,
+                   "peak_worker_rss_mb": max(peak.values()), "requests": sink.requests}
+        app.engine.dispose()
+        return figures
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    figures = run(args.readers, args.workers)
+    for key, value in figures.items():
+        print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+    print(f"cpus: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()

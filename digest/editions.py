@@ -1,0 +1,185 @@
+"""Editions: which posts the next digest holds, and claiming it once per cadence and period.
+
+An edition is claimed by inserting a row under ``Edition.key`` (e.g. ``weekly:2026-11-23``),
+which is unique: a beat that fires twice, two beats, or an operator who clicks twice all
+collide on the same key and get ``AlreadySentError``. ``--force`` claims a distinct key. The
+claim, the rendering and the caller's fan-out plan happen in one transaction, so an edition
+never exists without its ledger. No new posts means an EMPTY edition with the reason and no
+email; an EMPTY claim does not block a real one later in the same period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest.config import Settings
+from digest.db import transaction
+from digest.errors import AlreadySentError
+from digest.links import archive_url
+from digest.models import Cadence, Edition, EditionStatus, Feed, Post
+from digest.render import RenderedEdition, render_digest, sections_for
+from digest.schedule import Period, period_for
+from digest.wiring import App
+
+# Editions whose posts count as already announced to that cadence's readers.
+_CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the next edition of a cadence would hold."""
+
+    period: Period
+    posts: list[Post]
+    since: datetime | None
+
+    @property
+    def reason(self) -> str:
+        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
+        return f"no new posts{since}"
+
+
+def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edition | None:
+    """The newest edition that was sent (or is being sent), optionally of one cadence."""
+    query = select(Edition).where(Edition.status.in_(_CLAIMED))
+    if cadence is not None:
+        query = query.where(Edition.cadence == cadence)
+    return session.scalars(query.order_by(Edition.created_at.desc(), Edition.id.desc())
+                           .limit(1)).first()
+
+
+def new_posts(session: Session, cadence: Cadence) -> tuple[list[Post], datetime | None]:
+    """Posts to announce: first seen since the last sent edition, in no edition since."""
+    previous = latest_sent_edition(session, cadence)
+    since = previous.created_at if previous else None
+    query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
+    excluded: set[int] = set()
+    if since is not None:
+        query = query.where(Post.first_seen_at > since)
+        recent = session.scalars(
+            select(Edition.post_ids).where(Edition.cadence == cadence,
+                                           Edition.created_at >= since)
+        )
+        for ids in recent:
+            excluded.update(ids or [])
+    posts = [p for p in session.scalars(query.order_by(Post.first_seen_at, Post.id))
+             if p.id not in excluded]
+    return posts, since
+
+
+def draft(session: Session, settings: Settings, cadence: Cadence,
+          now: datetime | None = None) -> Draft:
+    """The next edition of ``cadence``: its period and posts (nothing is written)."""
+    posts, since = new_posts(session, cadence)
+    newest = max((p.id for p in posts), default=0)
+    period = period_for(cadence, settings.schedule, settings.tz, now, newest)
+    return Draft(period, posts, since)
+
+
+def render_posts(session: Session, settings: Settings, posts: Sequence[Post], period: Period,
+                 edition_id: int | None = None) -> RenderedEdition:
+    """Render ``posts`` once (placeholders left for each reader's links)."""
+    feeds = list(session.scalars(select(Feed).order_by(Feed.id)))
+    return render_digest(
+        settings,
+        sections_for(list(posts), feeds),
+        period_start=period.start,
+        period_end=period.end,
+        archive_url=archive_url(settings, edition_id) if edition_id else None,
+    )
+
+
+def preview(app: App, cadence: Cadence = Cadence.WEEKLY,
+            now: datetime | None = None) -> RenderedEdition | None:
+    """The next digest as it would be sent now, or None when there is nothing new."""
+    with app.sessions() as session:
+        upcoming = draft(session, app.settings, cadence, now)
+        if not upcoming.posts:
+            return None
+        return render_posts(session, app.settings, upcoming.posts, upcoming.period)
+
+
+def _forced_posts(session: Session, key: str) -> list[Post] | None:
+    """For ``--force``: the posts of this period's earlier edition, to send them again."""
+    earlier = session.scalars(select(Edition).where(Edition.key == key)).first()
+    if earlier is None or not earlier.post_ids:
+        return None
+    ids = list(earlier.post_ids)
+    return list(session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)))
+
+
+def _claim(
+    session: Session,
+    settings: Settings,
+    cadence: Cadence,
+    force: bool,
+    now: datetime,
+    plan: Callable[[Session, Edition], None] | None,
+    attempted: list[str],
+) -> Edition | None:
+    upcoming = draft(session, settings, cadence, now)
+    period, posts = upcoming.period, upcoming.posts
+    if cadence is Cadence.INSTANT and not posts:
+        return None  # nothing new: the instant cadence has no period to mark
+    key = period.key
+    if force:
+        posts = _forced_posts(session, key) or posts
+        key = f"{key}:forced:{now:%Y%m%dT%H%M%S%f}"
+    attempted.append(key)
+    existing = session.scalars(select(Edition).where(Edition.key == key)).first()
+    if existing is not None:
+        if existing.status is not EditionStatus.EMPTY:
+            raise AlreadySentError(key, existing.id)
+        if not posts:
+            return existing  # still nothing new; the earlier EMPTY record stands
+        existing.key = f"{key}~{existing.id}"  # an empty claim does not block a real one
+        session.flush()
+    edition = Edition(
+        key=key, cadence=cadence, period_start=period.start, period_end=period.end,
+        status=EditionStatus.SENDING if posts else EditionStatus.EMPTY,
+        reason=None if posts else upcoming.reason, post_ids=[p.id for p in posts],
+        forced=force, created_at=now, finished_at=None if posts else now,
+    )
+    session.add(edition)
+    session.flush()  # the unique key is checked here
+    if posts:
+        rendered = render_posts(session, settings, posts, period, edition.id)
+        edition.subject, edition.html, edition.text = rendered.subject, rendered.html, rendered.text
+        if plan is not None:
+            plan(session, edition)
+    return edition
+
+
+def claim_edition(
+    app: App,
+    cadence: Cadence = Cadence.WEEKLY,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    plan: Callable[[Session, Edition], None] | None = None,
+) -> Edition | None:
+    """Claim this period's edition (SENDING, or EMPTY with a reason); raises AlreadySentError.
+
+    ``plan`` runs inside the claiming transaction (the fan-out ledger). Returns None only for
+    the instant cadence when there is nothing new.
+    """
+    now = now or datetime.now(UTC)
+    attempted: list[str] = []
+    try:
+        with transaction(app.sessions) as session:
+            return _claim(session, app.settings, cadence, force, now, plan, attempted)
+    except IntegrityError as exc:
+        # Another process claimed the same key between our check and our insert.
+        if not attempted:
+            raise
+        with app.sessions() as session:
+            other = session.scalars(select(Edition).where(Edition.key == attempted[-1])).first()
+        if other is None:
+            raise
+        raise AlreadySentError(attempted[-1], other.id) from exc

@@ -1,0 +1,243 @@
+"""Import and export the operator's list as CSV.
+
+Import reads what bloggers actually have: a WordPress.com/Jetpack subscriber export, a
+Mailchimp audience export ("Email Address", "First Name", "Last Name"), any CSV with an
+``email`` column, or a bare one-column list without a header. It never creates a duplicate:
+an address already in the file or in the database (whatever its status, including the hash a
+deleted reader left behind) is skipped and reported with its line number and the reason.
+Imported readers are active at once (it is the operator's own list) with the consent source
+``import:<file name>``. Rows are written in bulk, a few thousand per statement.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import insert, select
+
+from digest.db import transaction
+from digest.errors import InvalidEmailError, SubscriberError
+from digest.models import Subscriber, SubscriberStatus, utcnow
+from digest.subscribers import email_hash, normalise
+from digest.wiring import App
+
+__all__ = ["EXPORT_FIELDS", "ImportReport", "Skipped", "export_csv", "import_csv", "read_text"]
+
+_CHUNK = 2000
+_EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "email_address",
+                  "subscriber email", "subscriber", "user_email", "emailaddress", "mail")
+_NAME_HEADERS = ("name", "full name", "display name", "display_name", "fullname")
+_FIRST_HEADERS = ("first name", "first_name", "firstname", "fname")
+_LAST_HEADERS = ("last name", "last_name", "lastname", "lname")
+_STATUS_HEADERS = ("status", "subscription status", "member status", "subscriber status",
+                   "email subscription", "email_subscription")
+# Rows a source list marks as not (or no longer) subscribed are never imported as active.
+_NOT_SUBSCRIBED = {"unsubscribed", "cleaned", "bounced", "complained", "spam", "blocked",
+                   "deleted", "pending", "unconfirmed", "archived", "not subscribed",
+                   "not confirmed", "not sending"}
+
+EXPORT_FIELDS = ("id", "email", "email_hash", "name", "status", "cadence", "paused",
+                 "created_at", "confirmed_at", "unsubscribed_at", "confirmation_sent_at",
+                 "consent_at", "consent_ip", "consent_source", "suppressed_reason")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One row that was not imported: its line number in the file and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: how many were added and every row skipped, with the reason."""
+
+    source: str
+    rows: int = 0
+    imported: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def describe(self, limit: int = 50) -> str:
+        """A human summary: counts, then the first ``limit`` skipped rows."""
+        lines = [f"{self.source}: {self.rows} rows read, {self.imported} imported, "
+                 f"{len(self.skipped)} skipped"]
+        for item in self.skipped[:limit]:
+            lines.append(f"  line {item.line}: {item.value!r}: {item.reason}")
+        if len(self.skipped) > limit:
+            lines.append(f"  ... and {len(self.skipped) - limit} more")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the admin endpoint."""
+        return {
+            "source": self.source, "rows": self.rows, "imported": self.imported,
+            "skipped": [{"line": s.line, "value": s.value, "reason": s.reason}
+                        for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class _Columns:
+    email: int
+    name: int | None = None
+    first: int | None = None
+    last: int | None = None
+    status: int | None = None
+
+
+def _find(header: list[str], names: Iterable[str]) -> int | None:
+    wanted = set(names)
+    for index, cell in enumerate(header):
+        if cell.lstrip("\ufeff").strip().strip('"').strip().lower() in wanted:
+            return index
+    return None
+
+
+def _columns(first_row: list[str]) -> _Columns | None:
+    """Columns named in a header row, or None if the first row is data (no header)."""
+    email = _find(first_row, _EMAIL_HEADERS)
+    if email is None:
+        return None
+    return _Columns(email, _find(first_row, _NAME_HEADERS), _find(first_row, _FIRST_HEADERS),
+                    _find(first_row, _LAST_HEADERS), _find(first_row, _STATUS_HEADERS))
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    if index is None or index >= len(row):
+        return ""
+    return row[index].strip()
+
+
+def _name(row: list[str], cols: _Columns) -> str | None:
+    name = _cell(row, cols.name) or " ".join(
+        part for part in (_cell(row, cols.first), _cell(row, cols.last)) if part)
+    return name[:200] or None
+
+
+def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) for each non-blank record; line numbers are the file's own."""
+    reader = csv.reader(stream)
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            yield reader.line_num, row
+
+
+def _known_hashes(app: App, hashes: list[str]) -> dict[str, SubscriberStatus]:
+    found: dict[str, SubscriberStatus] = {}
+    with app.sessions() as session:
+        for start in range(0, len(hashes), 500):
+            part = hashes[start:start + 500]
+            query = select(Subscriber.email_hash, Subscriber.status).where(
+                Subscriber.email_hash.in_(part))
+            found.update({h: s for h, s in session.execute(query)})
+    return found
+
+
+def _open(path_or_stream: str | Path | IO[str]) -> tuple[str, IO[str], bool]:
+    if isinstance(path_or_stream, str | Path):
+        path = Path(path_or_stream)
+        return path.name, path.open(encoding="utf-8-sig", newline=""), True
+    return getattr(path_or_stream, "name", None) or "upload.csv", path_or_stream, False
+
+
+def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | None = None,
+               now: datetime | None = None) -> ImportReport:
+    """Import readers from CSV as active; never duplicates; reports skipped rows and why."""
+    now = now or utcnow()
+    label, stream, owned = _open(path_or_stream)
+    label = Path(name or label).name
+    report = ImportReport(source=label)
+    candidates: dict[str, tuple[int, str, str | None]] = {}  # hash -> (line, address, name)
+    try:
+        rows = _rows(stream)
+        cols: _Columns | None = None
+        for line, row in rows:
+            if cols is None:
+                header = _columns(row)
+                cols = header or _Columns(0)
+                if header is not None:
+                    continue
+            report.rows += 1
+            raw = _cell(row, cols.email)
+            if not raw:
+                report.skipped.append(Skipped(line, raw, "no email address in this row"))
+                continue
+            state = _cell(row, cols.status).lower()
+            if state in _NOT_SUBSCRIBED:
+                report.skipped.append(Skipped(line, raw, f"marked {state!r} in the file"))
+                continue
+            try:
+                address = normalise(raw, app.settings.blocked_domains)
+            except InvalidEmailError as exc:
+                report.skipped.append(Skipped(line, raw, str(exc)))
+                continue
+            digest = email_hash(address)
+            if digest in candidates:
+                first = candidates[digest][0]
+                report.skipped.append(Skipped(line, raw, f"duplicate of line {first}"))
+                continue
+            candidates[digest] = (line, address, _name(row, cols))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise SubscriberError(f"{label}: not a readable CSV file: {exc}") from exc
+    finally:
+        if owned:
+            stream.close()
+    known = _known_hashes(app, list(candidates))
+    fresh = []
+    for digest, (line, address, person) in candidates.items():
+        if digest in known:
+            report.skipped.append(Skipped(line, address, f"already known ({known[digest].value})"))
+            continue
+        fresh.append({
+            "email": address, "email_hash": digest, "name": person,
+            "status": SubscriberStatus.ACTIVE, "created_at": now, "confirmed_at": now,
+            "consent_at": now, "consent_source": f"import:{label}"[:100],
+        })
+    with transaction(app.sessions) as session:
+        for start in range(0, len(fresh), _CHUNK):
+            session.execute(insert(Subscriber), fresh[start:start + _CHUNK])
+    report.imported = len(fresh)
+    report.skipped.sort(key=lambda s: s.line)
+    return report
+
+
+def _export_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def export_csv(app: App, path_or_stream: str | Path | IO[str]) -> int:
+    """Write every reader with every field as CSV; returns how many rows were written."""
+    from digest.subscribers import list_subscribers
+
+    if isinstance(path_or_stream, str | Path):
+        with Path(path_or_stream).open("w", encoding="utf-8", newline="") as fh:
+            return export_csv(app, fh)
+    writer = csv.writer(path_or_stream)
+    writer.writerow(EXPORT_FIELDS)
+    count = 0
+    for sub in list_subscribers(app):
+        writer.writerow([_export_value(getattr(sub, name)) for name in EXPORT_FIELDS])
+        count += 1
+    return count
+
+
+def read_text(data: bytes) -> io.StringIO:
+    """An uploaded CSV body as text (UTF-8, with or without a byte-order mark)."""
+    try:
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as exc:
+        raise SubscriberError("the CSV file must be UTF-8 encoded") from exc

@@ -1,0 +1,130 @@
+"""The Celery app and its tasks: thin shells that take ids and call the service layer.
+
+Configuration follows Celery's task guide: JSON only, ``acks_late`` with prefetch 1 (a send
+task is safe to repeat because ``delivery.send_batch`` claims its ledger row first), time
+limits, explicit imports, and a Redis ``visibility_timeout`` well above the longest retry
+backoff (``retry.MAX_DELAY``) plus the task time limit, so Redis never redelivers a message
+that is merely waiting. Beat runs the weekly digest at ``SCHEDULE`` in ``TIMEZONE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from celery import Celery, Task
+from celery.schedules import crontab
+
+from digest.config import Settings, load_settings
+from digest.errors import AlreadySentError
+from digest.models import Cadence
+from digest.retry import MAX_DELAY
+from digest.wiring import App, build
+
+TASK_TIME_LIMIT = 300  # seconds; a batch is one HTTP request or one SMTP session
+VISIBILITY_TIMEOUT = 3600
+if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a design invariant
+    raise RuntimeError("the Redis visibility_timeout must exceed the longest retry backoff")
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile."""
+    minute, hour, day_of_month, month, day_of_week = settings.schedule.split()[:5]
+    return {
+        "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
+        "weekly-digest": {
+            "task": "digest.tasks.send_scheduled_task",
+            "schedule": crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                                month_of_year=month, day_of_week=day_of_week),
+            "args": [Cadence.WEEKLY.value],
+        },
+        "daily-digest": {
+            "task": "digest.tasks.send_scheduled_task",
+            "schedule": crontab(minute=minute, hour=hour),
+            "args": [Cadence.DAILY.value],
+        },
+        "instant-digest": {  # just after each hourly poll
+            "task": "digest.tasks.send_scheduled_task",
+            "schedule": crontab(minute="5"),
+            "args": [Cadence.INSTANT.value],
+        },
+        "reconcile": {"task": "digest.tasks.reconcile_task", "schedule": 60.0},
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings``."""
+    app = Celery("digest", broker=settings.broker_url, include=["digest.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_TIME_LIMIT - 30,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        timezone=settings.timezone,
+        enable_utc=True,
+        beat_schedule=beat_schedule(settings),
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+celery_app = make_celery(load_settings())
+
+
+@cache
+def _app() -> App:
+    return build(load_settings())
+
+
+def enqueue_batches(batch_ids: Sequence[str], celery: Celery | None = None) -> None:
+    """One ``send_batch_task`` per ledger batch; call only after the ledger is committed."""
+    target = celery or celery_app
+    for batch_id in batch_ids:
+        target.send_task("digest.tasks.send_batch_task", args=[batch_id])
+
+
+@celery_app.task(name="digest.tasks.poll_feeds_task")  # type: ignore[untyped-decorator]
+def poll_feeds_task() -> int:
+    """Fetch every configured feed and store new posts."""
+    from digest.polling import poll_feeds
+
+    return len(poll_feeds(_app()))
+
+
+@celery_app.task(name="digest.tasks.send_scheduled_task")  # type: ignore[untyped-decorator]
+def send_scheduled_task(cadence: str) -> str:
+    """Claim this period's edition of ``cadence`` and queue its batches."""
+    from digest.delivery import send_digest
+
+    try:
+        return send_digest(_app(), cadence=Cadence(cadence), queue=True,
+                           dispatch=enqueue_batches).describe()
+    except AlreadySentError as exc:
+        return str(exc)
+
+
+@celery_app.task(name="digest.tasks.send_batch_task", bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
+    """Send one ledger batch; a transient failure comes back after a jittered backoff."""
+    from digest.delivery import send_batch
+
+    outcome = send_batch(_app(), batch_id)
+    if outcome.status == "pending":
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@celery_app.task(name="digest.tasks.reconcile_task")  # type: ignore[untyped-decorator]
+def reconcile_task() -> int:
+    """Re-drive stale batches and close finished editions."""
+    from digest.delivery import reconcile
+
+    return len(reconcile(_app(), dispatch=enqueue_batches).redriven)

@@ -1,0 +1,194 @@
+"""A small threaded HTTP server on 127.0.0.1 that serves feeds the way real servers do.
+
+Each path answers with scripted bytes and realistic headers (Content-Type, ETag,
+Last-Modified, Content-Length), honours If-None-Match / If-Modified-Since with 304, and can be
+told to answer with a status, a redirect, a delay or a gzip body. ``?paged=N`` is its own
+route (``/feed/?paged=2``); a page that was not set answers 404, as WordPress does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+RSS = "application/rss+xml; charset=UTF-8"
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    content_type: str = RSS
+    headers: dict[str, str] = field(default_factory=dict)
+    location: str | None = None
+    delay: float = 0.0
+    gzip: bool = False  # compress ``body`` on the fly
+    raw_gzip: bytes | None = None  # send these already-compressed bytes as the body
+    conditional: bool = True  # send ETag/Last-Modified and answer 304 when they match
+    last_modified: float = field(default_factory=lambda: time.time() - 3600)
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha1(self.body).hexdigest()[:16] + '"'
+
+
+@dataclass
+class Hit:
+    target: str
+    headers: dict[str, str]
+    status: int
+
+
+class FeedServer:
+    """Start with ``with FeedServer() as server:``; ``server.url("/feed/")`` is its address."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: list[Hit] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, target: str) -> str:
+        return self.base + target
+
+    def set(self, target: str, body: bytes | str = b"", **options: object) -> Route:
+        """Serve ``body`` at ``target`` (path, or path with ?paged=N) with ``options``."""
+        data = body.encode() if isinstance(body, str) else body
+        route = Route(body=data, **options)  # type: ignore[arg-type]
+        self.routes[target] = route
+        return route
+
+    def requests_to(self, target: str) -> list[Hit]:
+        return [h for h in self.hits if h.target == target]
+
+    def _route(self, target: str) -> Route | None:
+        if target in self.routes:
+            return self.routes[target]
+        parts = urlsplit(target)
+        if "paged" in parse_qs(parts.query):
+            return None  # past the last page: 404
+        return self.routes.get(parts.path)
+
+
+def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            route = server._route(self.path)
+            status = self._answer(route)
+            with server._lock:
+                server.hits.append(Hit(self.path, dict(self.headers.items()), status))
+
+        def _answer(self, route: Route | None) -> int:
+            if route is None:
+                return self._send(404, b"not found", {"Content-Type": "text/plain"})
+            if route.delay:
+                time.sleep(route.delay)
+            headers = {"Content-Type": route.content_type, **route.headers}
+            if route.location is not None:
+                headers["Location"] = route.location
+                return self._send(route.status, b"", headers)
+            if route.conditional and route.status == 200:
+                headers["ETag"] = route.etag
+                headers["Last-Modified"] = formatdate(route.last_modified, usegmt=True)
+                if self.headers.get("If-None-Match") == route.etag:
+                    return self._send(304, b"", {"ETag": route.etag})
+            body = route.body
+            if route.raw_gzip is not None:
+                body = route.raw_gzip
+                headers["Content-Encoding"] = "gzip"
+            elif route.gzip:
+                body = gzip.compress(body)
+                headers["Content-Encoding"] = "gzip"
+            return self._send(route.status, body, headers)
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> int:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if status != 304:
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            return status
+
+    return Handler
+
+
+@contextmanager
+def serving() -> Iterator[FeedServer]:
+    """A running FeedServer for the length of a ``with`` block."""
+    with FeedServer() as server:
+        yield server
+
+
+@dataclass
+class Item:
+    """One post of a generated WordPress-style feed."""
+
+    post_id: int
+    title: str
+    published: float  # epoch seconds
+    content: str = "<p>Some words of the post.</p>"
+    guid: bool = True
+    date: bool = True
+
+    @property
+    def link(self) -> str:
+        return f"https://blog.example.org/{self.post_id}/{self.title.lower().replace(' ', '-')}/"
+
+
+def wordpress_feed(items: list[Item], *, self_url: str = "https://blog.example.org/feed/") -> bytes:
+    """An RSS 2.0 document shaped like WordPress's /feed/ (generator, guid ?p=ID, hub)."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:atom="http://www.w3.org/2005/Atom" xmlns:dc="http://purl.org/dc/elements/1.1/">',
+        "<channel><title>Example Blog</title><link>https://blog.example.org</link>",
+        f'<atom:link href="{self_url}" rel="self" type="application/rss+xml" />',
+        '<atom:link rel="hub" href="https://blog.example.org/?pushpress=hub"/>',
+        "<generator>https://wordpress.org/?v=6.4</generator>",
+    ]
+    for item in items:
+        parts.append("<item>")
+        parts.append(f"<title>{item.title}</title><link>{item.link}</link>")
+        if item.date:
+            parts.append(f"<pubDate>{formatdate(item.published, usegmt=True)}</pubDate>")
+        if item.guid:
+            parts.append(
+                f'<guid isPermaLink="false">http://blog.example.org/?p={item.post_id}</guid>'
+            )
+        parts.append(f"<content:encoded><![CDATA[{item.content}]]></content:encoded>")
+        parts.append("</item>")
+    parts.append("</channel></rss>")
+    return "\n".join(parts).encode()

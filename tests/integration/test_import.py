@@ -1,0 +1,124 @@
+"""CSV import and export against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from sqlalchemy import func, select
+
+from digest import subscribers as svc
+from digest.importer import EXPORT_FIELDS, export_csv, import_csv
+from digest.models import Subscriber, SubscriberStatus
+from digest.tokens import Purpose
+
+
+def _count(app, status=None):
+    query = select(func.count()).select_from(Subscriber)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    with app.sessions() as s:
+        return s.scalar(query)
+
+
+def test_ten_thousand_rows_with_duplicates_and_bad_rows(app, tmp_path, transport):
+    svc.add(app, "already0@example.org")
+    svc.subscribe(app, "erased@example.org", ip=None, source="web")
+    with app.sessions() as s:
+        erased_id = s.scalar(select(Subscriber.id).where(
+            Subscriber.email_hash == svc.email_hash("erased@example.org")))
+    svc.delete_me(app, app.tokens.make(Purpose.PREFERENCES, erased_id))
+
+    path = tmp_path / "big list.csv"
+    expected_bad, expected_dupes = 0, 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Email", "Name"])
+        for n in range(10_000):
+            if n % 100 == 7:
+                writer.writerow([f"broken-{n}", "x"])
+                expected_bad += 1
+            elif n % 100 == 9:
+                writer.writerow([f"Reader{n - 1}@EXAMPLE.org", "dup"])
+                expected_dupes += 1
+            elif n == 11:
+                writer.writerow(["ALREADY0@example.org", ""])
+            elif n == 13:
+                writer.writerow(["Erased@example.org", ""])
+            elif n == 15:
+                writer.writerow(["x@example.org\r\nBcc: y@example.org", ""])
+                expected_bad += 1
+            else:
+                writer.writerow([f"reader{n}@example.org", f"Reader {n}"])
+    started = time.perf_counter()
+    report = import_csv(app, path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 20, f"import took {elapsed:.1f}s"
+    assert report.rows == 10_000
+    reasons = [s.reason for s in report.skipped]
+    assert sum(r.startswith("not a valid") or "line breaks" in r for r in reasons) == expected_bad
+    assert sum(r.startswith("duplicate of line") for r in reasons) == expected_dupes
+    assert "already known (active)" in reasons and "already known (deleted)" in reasons
+    assert report.imported == 10_000 - len(report.skipped)
+    assert [s.line for s in report.skipped] == sorted(s.line for s in report.skipped)
+    first_dup = next(s for s in report.skipped if s.reason.startswith("duplicate"))
+    assert (first_dup.line, first_dup.reason) == (11, "duplicate of line 10")  # row n=9, n=8
+    assert _count(app) == 2 + report.imported
+    with app.sessions() as s:
+        sub = s.scalars(select(Subscriber).where(
+            Subscriber.email_hash == svc.email_hash("reader0@example.org"))).one()
+    assert (sub.status, sub.name, sub.consent_source) == (
+        SubscriberStatus.ACTIVE, "Reader 0", "import:big list.csv")
+    assert transport.sent[1:] == []  # an import mails nobody (only the sign-up above did)
+    again = import_csv(app, path)
+    assert again.imported == 0
+    assert _count(app) == 2 + report.imported
+
+
+def test_mailchimp_export(app):
+    data = io.StringIO(
+        '\ufeff"Email Address","First Name","Last Name","MEMBER_RATING","OPTIN_TIME"\n'
+        '"ann@example.org","Ann","Smith",2,"2021-01-01 10:00:00"\n'
+        '"bob@example.org","","Jones",3,""\n'
+        '"","","",1,""\n'
+    )
+    report = import_csv(app, data, name="mailchimp_subscribed_members.csv")
+    assert report.imported == 2 and report.rows == 3
+    assert [(s.line, s.reason) for s in report.skipped] == [(4, "no email address in this row")]
+    names = {s.email: s.name for s in svc.list_subscribers(app)}
+    assert names == {"ann@example.org": "Ann Smith", "bob@example.org": "Jones"}
+
+
+def test_jetpack_export_skips_readers_not_subscribed(app):
+    data = io.StringIO(
+        "email_address,display_name,date_subscribed,email_subscription\n"
+        "ann@example.org,Ann,2022-01-10,Subscribed\n"
+        "bob@example.org,Bob,2022-01-11,Not confirmed\n"
+        "cat@example.org,Cat,2022-01-12,Not sending\n"
+    )
+    report = import_csv(app, data, name="jetpack.csv")
+    assert report.imported == 1
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (3, "marked 'not confirmed' in the file"), (4, "marked 'not sending' in the file")]
+
+
+def test_plain_and_headerless_columns(app):
+    assert import_csv(app, io.StringIO("EMAIL\nA@example.org\n"), name="a.csv").imported == 1
+    report = import_csv(app, io.StringIO("b@example.org\nc@example.org\n\nnope\n"), name="b.csv")
+    assert report.imported == 2
+    assert [(s.line, s.value) for s in report.skipped] == [(4, "nope")]
+    assert "2 imported, 1 skipped" in report.describe()
+
+
+def test_export_writes_every_field(app):
+    svc.add(app, "ann@example.org", name="Ann, \"the\" reader")
+    svc.subscribe(app, "bob@example.org", ip="203.0.113.5", source="web")
+    out = io.StringIO()
+    assert export_csv(app, out) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == EXPORT_FIELDS
+    assert rows[0]["name"] == 'Ann, "the" reader' and rows[0]["status"] == "active"
+    assert rows[1]["consent_ip"] == "203.0.113.5" and rows[1]["status"] == "pending"
+    # An export is a valid import for another instance (every address is already here).
+    assert import_csv(app, io.StringIO(out.getvalue()), name="export.csv").imported == 0

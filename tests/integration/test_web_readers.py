@@ -1,0 +1,279 @@
+"""The readers' HTTP shell through FastAPI's TestClient, with the real Redis rate limiter."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from digest.models import Subscriber, SubscriberStatus
+from digest.ratelimit import Limit, RateLimiter
+from digest.signup import form_stamp
+from digest.subscribers import add, email_hash, subscribe
+from digest.tokens import Purpose
+from digest.web.app import create_app
+
+CONFIRM = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
+
+
+@pytest.fixture
+def limiter(redis_url):
+    made = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
+                       limits={"ip": Limit(1000, 60), "email": Limit(1000, 60)})
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def client(sqlite_app, limiter):
+    with TestClient(create_app(sqlite_app, limiter=limiter)) as made:
+        yield made
+
+
+def _count(app):
+    with app.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Subscriber))
+
+
+def _row(app, email):
+    with app.sessions() as s:
+        query = select(Subscriber).where(Subscriber.email_hash == email_hash(email))
+        return s.scalars(query).first()
+
+
+def _snapshot(app):
+    with app.sessions() as s:
+        return [(r.id, r.email, r.status, r.cadence, r.paused)
+                for r in s.scalars(select(Subscriber).order_by(Subscriber.id))]
+
+
+def test_signup_page_works_without_javascript(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert '<form method="post" action="/subscribe"' in html
+    assert 'name="email"' in html and 'name="website"' in html and 'name="stamp"' in html
+    assert "<script" not in html
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_same_answer_for_unknown_pending_active_and_unsubscribed(client, sqlite_app, transport):
+    subscribe(sqlite_app, "pending@example.org", ip=None, source="web")
+    add(sqlite_app, "active@example.org")
+    add(sqlite_app, "gone@example.org")
+    from digest.subscribers import remove
+    remove(sqlite_app, "gone@example.org")
+    json_answers, form_answers = set(), set()
+    for who in ("new", "pending", "active", "gone"):
+        r = client.post("/subscribe", json={"email": f"{who}@example.org"})
+        json_answers.add((r.status_code, r.text))
+        r = client.post("/subscribe", data={"email": f"{who}@example.org"})
+        form_answers.add((r.status_code, r.text.replace(f"{who}@example.org", "")))
+    assert len(json_answers) == 1 and len(form_answers) == 1
+    assert next(iter(json_answers))[0] == 200
+    assert _row(sqlite_app, "new@example.org").status is SubscriberStatus.PENDING
+
+
+def test_honeypot_and_too_fast_are_dropped_silently(client, sqlite_app, transport):
+    normal = client.post("/subscribe", data={"email": "human@example.org"})
+    bot = client.post("/subscribe", data={"email": "bot@example.org", "website": "http://spam"})
+    fast = client.post("/subscribe", data={"email": "fast@example.org",
+                                           "stamp": form_stamp(sqlite_app.settings)})
+    forged = client.post("/subscribe", data={"email": "forged@example.org",
+                                             "stamp": "1.0.forged"})
+    clean = lambda r, who: r.text.replace(who, "")  # noqa: E731
+    assert {(r.status_code, clean(r, w)) for r, w in [
+        (normal, "human@example.org"), (bot, "bot@example.org"), (fast, "fast@example.org"),
+        (forged, "forged@example.org")]} == {(200, clean(normal, "human@example.org"))}
+    assert transport.recipients == ["human@example.org"]
+    assert _count(sqlite_app) == 1
+
+
+def test_a_stamp_older_than_the_minimum_fill_time_is_accepted(client, sqlite_app, transport):
+    stamp = form_stamp(sqlite_app.settings, time.time() - sqlite_app.settings.min_fill_seconds - 1)
+    r = client.post("/subscribe", data={"email": "slow@example.org", "stamp": stamp,
+                                        "website": ""})
+    assert r.status_code == 200
+    assert transport.recipients == ["slow@example.org"]
+
+
+def test_rate_limit_answers_429_and_creates_nothing(sqlite_app, redis_url, transport):
+    limiter = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
+                          limits={"ip": Limit(2, 60), "email": Limit(1000, 60)})
+    with TestClient(create_app(sqlite_app, limiter=limiter)) as client:
+        for n in range(2):
+            assert client.post("/subscribe", json={"email": f"r{n}@example.org"}).status_code == 200
+        r = client.post("/subscribe", json={"email": "late@example.org"})
+        assert r.status_code == 429
+        assert 1 <= int(r.headers["Retry-After"]) <= 61
+        form = client.post("/subscribe", data={"email": "late@example.org"})
+        assert form.status_code == 429 and "Retry-After" in form.headers
+    assert _row(sqlite_app, "late@example.org") is None
+    assert _count(sqlite_app) == 2
+    limiter.close()
+
+
+def test_per_address_limit(sqlite_app, redis_url, transport):
+    limiter = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
+                          limits={"ip": Limit(1000, 60), "email": Limit(2, 60)})
+    with TestClient(create_app(sqlite_app, limiter=limiter)) as client:
+        codes = [client.post("/subscribe", json={"email": "Same@Example.org"}).status_code
+                 for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limiter.close()
+
+
+def test_rate_limits_fail_open_when_redis_is_down(sqlite_app, transport, caplog):
+    limiter = RateLimiter("redis://127.0.0.1:1/0", prefix="down", timeout=0.2)
+    with TestClient(create_app(sqlite_app, limiter=limiter)) as client:
+        assert client.post("/subscribe", json={"email": "r@example.org"}).status_code == 200
+    assert "rate limits are off" in caplog.text
+    assert transport.recipients == ["r@example.org"]
+
+
+@pytest.mark.parametrize("kind, send, status", [
+    ("malformed json", dict(content=b'{"email": ',
+                            headers={"content-type": "application/json"}), 400),
+    ("json list", dict(json=["a@example.org"]), 400),
+    ("json without email", dict(json={"mail": "a@example.org"}), 400),
+    ("json number", dict(json={"email": 42}), 400),
+    ("one megabyte", dict(content=b"email=" + b"a" * (1024 * 1024),
+                          headers={"content-type": "application/x-www-form-urlencoded"}), 413),
+    ("crlf json", dict(json={"email": "x@example.org\r\nBcc: y@example.org"}), 422),
+    ("crlf form", dict(data={"email": "x@example.org\nBcc: y@example.org"}), 422),
+    ("invalid", dict(json={"email": "not an address"}), 422),
+    ("sql json", dict(json={"email": "'; DROP TABLE subscribers; --"}), 422),
+    ("sql form", dict(data={"email": "x@example.org' OR '1'='1"}), 422),
+    ("empty", dict(data={"email": ""}), 422),
+])
+def test_bad_input_gets_a_clear_4xx_and_changes_nothing(client, sqlite_app, transport,
+                                                        kind, send, status):
+    add(sqlite_app, "existing@example.org")
+    before = _snapshot(sqlite_app)
+    r = client.post("/subscribe", **send)
+    assert r.status_code == status, (kind, r.text)
+    assert r.text.strip()
+    assert _snapshot(sqlite_app) == before
+    assert transport.sent == []
+
+
+def test_chunked_body_over_the_limit_is_refused(client, sqlite_app):
+    def chunks():
+        for _ in range(40):
+            yield b"a" * 4096
+    r = client.post("/subscribe", content=chunks(),
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert _count(sqlite_app) == 0
+
+
+def test_invalid_address_on_the_form_shows_the_form_again(client):
+    r = client.post("/subscribe", data={"email": "nope"})
+    assert r.status_code == 422
+    assert 'name="email"' in r.text and "nope" in r.text
+
+
+def test_confirm_get_changes_nothing_post_confirms(client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    path = "/confirm/" + CONFIRM.search(transport.sent[0][0].text).group(1)
+    page = client.get(path)
+    assert page.status_code == 200 and f'action="{path}"' in page.text
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.PENDING
+    done = client.post(path)
+    assert done.status_code == 200
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.ACTIVE
+
+
+def test_forged_or_tampered_tokens_change_nothing(client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    token = CONFIRM.search(transport.sent[0][0].text).group(1)
+    sub_id = _row(sqlite_app, "r@example.org").id
+    unsub = sqlite_app.tokens.make(Purpose.UNSUBSCRIBE, sub_id)
+    before = _snapshot(sqlite_app)
+    for path in (f"/confirm/{token}x", f"/confirm/{token[:-3]}abc", "/confirm/forged",
+                 f"/confirm/{unsub}", f"/unsubscribe/{token}", f"/unsubscribe/{unsub[:-2]}zz",
+                 f"/unsubscribe/{sub_id}"):
+        r = client.post(path)
+        assert r.status_code == 400, path
+        assert "not valid" in r.text or "expired" in r.text
+    r = client.post(f"/preferences/{unsub}", data={"action": "delete", "sure": "1"})
+    assert r.status_code == 400
+    assert _snapshot(sqlite_app) == before
+
+
+def test_one_click_unsubscribe_like_gmail(client, sqlite_app):
+    add(sqlite_app, "r@example.org")
+    token = sqlite_app.tokens.make(Purpose.UNSUBSCRIBE, _row(sqlite_app, "r@example.org").id)
+    assert client.get(f"/unsubscribe/{token}").status_code == 200
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.ACTIVE
+    client.cookies.clear()
+    r = client.post(f"/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                    follow_redirects=False)
+    assert r.status_code == 200
+    assert "set-cookie" not in r.headers
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.UNSUBSCRIBED
+    assert client.post(f"/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
+                       headers={"content-type": "application/x-www-form-urlencoded"}
+                       ).status_code == 200
+
+
+def test_preferences_page_saves_downloads_and_deletes(client, sqlite_app):
+    add(sqlite_app, "r@example.org")
+    token = sqlite_app.tokens.make(Purpose.PREFERENCES, _row(sqlite_app, "r@example.org").id)
+    page = client.get(f"/preferences/{token}")
+    assert page.status_code == 200 and "r@example.org" in page.text
+    r = client.post(f"/preferences/{token}", data={"action": "save", "cadence": "instant",
+                                                     "paused": "1"})
+    assert r.status_code == 200 and "Saved" in r.text
+    sub = _row(sqlite_app, "r@example.org")
+    assert (sub.cadence.value, sub.paused) == ("instant", True)
+    assert client.post(f"/preferences/{token}", data={"cadence": "hourly"}).status_code == 422
+    data = client.post(f"/preferences/{token}", data={"action": "download"})
+    assert data.headers["content-disposition"].startswith("attachment")
+    assert data.json()["email"] == "r@example.org"
+    gone = client.post(f"/preferences/{token}", data={"action": "delete", "sure": "1"})
+    assert gone.status_code == 200
+    sub = _row(sqlite_app, "r@example.org")
+    assert sub.status is SubscriberStatus.DELETED and sub.email is None
+    assert client.get(f"/preferences/{token}").status_code == 400
+
+
+def test_admin_routes_need_the_bearer_token(client):
+    routes = (("POST", "/admin/subscribers/import"), ("GET", "/admin/subscribers/export"))
+    bad = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-admin-token"})
+    for method, path in routes:
+        for headers in bad:
+            r = client.request(method, path, headers=headers, content=b"email\na@example.org\n")
+            assert r.status_code == 401, (path, headers)
+
+
+def test_admin_import_and_export(client, sqlite_app):
+    auth = {"Authorization": "Bearer test-admin-token", "content-type": "text/csv"}
+    body = ("Email Address,First Name,Last Name\n"
+            "ada@example.org,Ada,Lovelace\nbad,,\nADA@example.org,,\n")
+    r = client.post("/admin/subscribers/import?filename=audience.csv", headers=auth, content=body)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["imported"] == 1
+    assert [(s["line"], s["reason"].split(":")[0]) for s in report["skipped"]] == [
+        (3, "not a valid email address"), (4, "duplicate of line 2")]
+    sub = _row(sqlite_app, "ada@example.org")
+    assert (sub.status, sub.name, sub.consent_source) == (
+        SubscriberStatus.ACTIVE, "Ada Lovelace", "import:audience.csv")
+    out = client.get("/admin/subscribers/export", headers=auth)
+    assert out.status_code == 200 and out.headers["content-type"].startswith("text/csv")
+    assert "ada@example.org" in out.text and "consent_source" in out.text
+
+
+def test_cors_allows_only_the_blog(client):
+    ok = client.options("/subscribe", headers={"Origin": "https://diplomaticopinion.com",
+                                               "Access-Control-Request-Method": "POST"})
+    assert ok.headers.get("access-control-allow-origin") == "https://diplomaticopinion.com"
+    other = client.options("/subscribe", headers={"Origin": "https://evil.example",
+                                                  "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in other.headers

@@ -1,0 +1,177 @@
+"""Editions and fan-out through a MemoryTransport, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from digest import delivery
+from digest.db import transaction
+from digest.delivery import reconcile, send_batch, send_digest
+from digest.editions import latest_sent_edition, preview
+from digest.errors import AlreadySentError, PermanentDeliveryError, TransientDeliveryError
+from digest.models import Batch, BatchStatus, Cadence, Edition, EditionStatus
+from digest.render import PLACEHOLDERS
+from digest.tokens import Purpose
+from tests.delivery_helpers import add_post, add_readers
+
+
+@pytest.fixture(autouse=True)
+def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery, "_sleep", lambda s: None)
+
+
+def _batches(app) -> list[Batch]:
+    with app.sessions() as s:
+        return list(s.scalars(select(Batch).order_by(Batch.edition_id, Batch.seq)))
+
+
+def test_send_claims_period_once(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 3)
+    result = send_digest(app)
+    assert (result.status, result.recipients, result.sent, result.failed) == ("sent", 3, 1, 0)
+    assert sorted(transport.recipients) == [f"reader{i}@example.org" for i in range(3)]
+    mail, recipients = transport.sent[0]
+    assert mail.custom_args["edition_id"] == str(result.edition_id)
+    assert mail.custom_args["batch_id"] == f"{result.edition_id}-1"
+    unsub = recipients[0].substitutions[PLACEHOLDERS["unsubscribe_url"]]
+    assert app.tokens.read(Purpose.UNSUBSCRIBE, unsub.rsplit("/", 1)[1]) == recipients[0].subscriber_id
+    assert recipients[0].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    add_post(app, "Another post")  # new post, same week: still the same period
+    with pytest.raises(AlreadySentError):
+        send_digest(app)
+    assert len(transport.sent) == 1
+    with app.sessions() as s:
+        assert latest_sent_edition(s, Cadence.WEEKLY).id == result.edition_id
+
+
+def test_force_sends_again_under_a_distinct_key(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 2)
+    first = send_digest(app)
+    again = send_digest(app, force=True)
+    assert again.edition_id != first.edition_id and again.status == "sent"
+    assert len(transport.recipients) == 4
+    with app.sessions() as s:
+        keys = list(s.scalars(select(Edition.key).order_by(Edition.id)))
+    assert keys[1].startswith(keys[0] + ":forced:")
+
+
+def test_no_new_posts_records_empty_edition_and_sends_nothing(app, transport) -> None:
+    add_readers(app, 2)
+    result = send_digest(app)
+    assert result.status == "empty" and "no new posts" in (result.reason or "")
+    assert transport.sent == []
+    assert preview(app) is None
+    # A post arriving later in the same period is not blocked by the empty claim.
+    add_post(app)
+    assert send_digest(app).status == "sent"
+    assert len(transport.recipients) == 2
+
+
+def test_only_new_announced_posts_and_eligible_readers(app, transport) -> None:
+    add_post(app, "Backlog", announce=False)
+    add_post(app, "Fresh")
+    add_readers(app, 2)
+    add_readers(app, 1, start=10, paused=True)
+    add_readers(app, 1, start=20, cadence=Cadence.DAILY)
+    rendered = preview(app)
+    assert rendered is not None and "Fresh" in rendered.html and "Backlog" not in rendered.html
+    send_digest(app)
+    assert sorted(transport.recipients) == ["reader0@example.org", "reader1@example.org"]
+    daily = send_digest(app, cadence=Cadence.DAILY)
+    assert daily.recipients == 1 and transport.recipients[-1] == "reader20@example.org"
+
+
+def test_dry_run_and_test_copy_claim_nothing(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 5)
+    dry = send_digest(app, dry_run=True)
+    assert (dry.status, dry.recipients, dry.batches) == ("dry-run", 5, 1)
+    test = send_digest(app, to="editor@example.org")
+    assert test.status == "test" and transport.recipients == ["editor@example.org"]
+    assert transport.sent[0][0].subject.startswith("[Test] ")
+    with app.sessions() as s:
+        assert s.scalar(select(Edition.id)) is None
+    assert send_digest(app).recipients == 5
+
+
+def test_1001_readers_make_two_batches(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 1001)
+    result = send_digest(app)
+    assert (result.batches, result.sent, result.recipients) == (2, 2, 1001)
+    assert [len(r) for _, r in transport.sent] == [1000, 1]
+    assert len(set(transport.recipients)) == 1001
+    assert [b.id for b in _batches(app)] == [f"{result.edition_id}-1", f"{result.edition_id}-2"]
+
+
+def test_transient_then_success(sqlite_app, transport) -> None:
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 3)
+    transport.fail_with = [TransientDeliveryError("429", 429, retry_after=1.0),
+                           TransientDeliveryError("503", 503)]
+    result = send_digest(sqlite_app)
+    assert result.status == "sent" and len(transport.recipients) == 3
+    (batch,) = _batches(sqlite_app)
+    assert batch.status is BatchStatus.SENT and batch.attempts == 3 and batch.error is None
+
+
+def test_permanent_failure_is_recorded(sqlite_app, transport) -> None:
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 3)
+    transport.fail_with = [PermanentDeliveryError("SendGrid 400: bad from address", 400)]
+    result = send_digest(sqlite_app)
+    assert (result.status, result.failed) == ("failed", 1)
+    (batch,) = _batches(sqlite_app)
+    assert batch.status is BatchStatus.FAILED and "bad from address" in (batch.error or "")
+    assert batch.attempts == 1 and transport.sent == []
+
+
+def test_gives_up_after_max_attempts(tmp_path, transport) -> None:
+    from digest import schema
+    from digest.wiring import build
+    from tests.conftest import make_settings
+
+    app = build(make_settings(tmp_path, max_send_attempts=2), lambda: transport)
+    schema.upgrade(app.engine)
+    add_post(app)
+    add_readers(app, 1)
+    transport.fail_with = [TransientDeliveryError("500", 500)] * 2
+    assert send_digest(app).failed == 1
+    (batch,) = _batches(app)
+    assert batch.status is BatchStatus.FAILED and "gave up after 2 attempts" in batch.error
+
+
+def test_reconcile_redrives_stale_batch(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 5)
+    result = send_digest(app, queue=True, dispatch=lambda ids: None)  # the queue was lost
+    assert result.status == "queued" and transport.sent == []
+    # One batch was claimed by a worker that died mid-send.
+    claimed = datetime.now(UTC) - timedelta(minutes=1)
+    with transaction(app.sessions) as s:
+        s.execute(update(Batch).values(status=BatchStatus.SENDING, claimed_at=claimed))
+    assert send_batch(app, f"{result.edition_id}-1").status == "skipped"  # still live
+    assert reconcile(app).redriven == []
+    report = reconcile(app, now=datetime.now(UTC) + timedelta(hours=1))
+    assert report.redriven == [f"{result.edition_id}-1"]
+    assert sorted(transport.recipients) == [f"reader{i}@example.org" for i in range(5)]
+    final = reconcile(app)
+    assert final.redriven == []
+    with app.sessions() as s:
+        assert s.get(Edition, result.edition_id).status is EditionStatus.SENT
+
+
+def test_live_claim_is_not_sent_twice(sqlite_app, transport) -> None:
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 2)
+    result = send_digest(sqlite_app, queue=True, dispatch=lambda ids: None)
+    batch_id = f"{result.edition_id}-1"
+    assert send_batch(sqlite_app, batch_id).status == "sent"
+    assert send_batch(sqlite_app, batch_id).status == "skipped"
+    assert reconcile(sqlite_app).redriven == []
+    assert len(transport.recipients) == 2

@@ -1,0 +1,72 @@
+"""Periods: weekly keys from SCHEDULE in TIMEZONE survive daylight-saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest.models import Cadence
+from digest.retry import MAX_DELAY, backoff
+from digest.schedule import daily_period, next_fire, period_for, weekly_period
+
+MONDAY_8 = "0 8 * * mon"
+
+
+def _weekly_keys(zone: str, start: datetime, weeks: int) -> list[str]:
+    """Walk every hour for ``weeks`` weeks and collect the distinct weekly keys seen."""
+    tz = ZoneInfo(zone)
+    keys: list[str] = []
+    t = start
+    while t < start + timedelta(weeks=weeks):
+        key = weekly_period(MONDAY_8, tz, t).key
+        if not keys or keys[-1] != key:
+            keys.append(key)
+        t += timedelta(hours=1)
+    return keys
+
+
+@pytest.mark.parametrize("zone, start", [
+    ("Europe/Berlin", datetime(2026, 3, 16, tzinfo=UTC)),      # DST starts 29 March
+    ("Europe/Berlin", datetime(2026, 10, 12, tzinfo=UTC)),     # DST ends 25 October
+    ("America/New_York", datetime(2026, 3, 2, tzinfo=UTC)),    # DST starts 8 March
+    ("America/New_York", datetime(2026, 10, 26, tzinfo=UTC)),  # DST ends 1 November
+    ("Europe/Istanbul", datetime(2026, 3, 16, tzinfo=UTC)),    # no DST (UTC+3 all year)
+])
+def test_one_key_per_week_across_dst(zone: str, start: datetime) -> None:
+    keys = _weekly_keys(zone, start, 5)
+    dates = [datetime.fromisoformat(k.split(":")[1]) for k in keys]
+    assert len(set(keys)) == len(keys)
+    assert all((b - a).days == 7 for a, b in zip(dates, dates[1:], strict=False))
+    assert all(d.weekday() == 0 for d in dates)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Europe/Istanbul"])
+def test_period_starts_at_local_eight(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    # Monday 30 March 2026 08:00 local: just after Berlin's DST change.
+    fire = datetime(2026, 3, 30, 8, 0, tzinfo=tz)
+    period = weekly_period(MONDAY_8, tz, fire.astimezone(UTC))
+    assert period.key == "weekly:2026-03-30"
+    assert period.end == fire.astimezone(UTC)
+    # A beat firing a second early still names this week; a minute before the window, last week.
+    assert weekly_period(MONDAY_8, tz, fire - timedelta(seconds=1)).key == "weekly:2026-03-30"
+    assert weekly_period(MONDAY_8, tz, fire - timedelta(hours=1)).key == "weekly:2026-03-23"
+    assert next_fire(MONDAY_8, tz, fire - timedelta(hours=1)) == fire
+
+
+def test_daily_and_instant_periods() -> None:
+    tz = ZoneInfo("Europe/Istanbul")
+    late = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 01:30 next day in Istanbul
+    assert daily_period(tz, late).key == "daily:2026-03-30"
+    assert period_for(Cadence.INSTANT, MONDAY_8, tz, late, newest_post_id=42).key == "instant:42"
+
+
+def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
+    assert backoff(1, rand=lambda: 1.0) == 1.0
+    assert backoff(4, rand=lambda: 1.0) == 8.0
+    assert backoff(4, rand=lambda: 0.5) == 4.0
+    assert backoff(30, rand=lambda: 1.0) == MAX_DELAY
+    assert backoff(1, retry_after=12, rand=lambda: 0.0) == 12
+    assert backoff(1, retry_after=10_000, rand=lambda: 0.0) == MAX_DELAY

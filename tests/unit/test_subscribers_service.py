@@ -1,0 +1,249 @@
+"""The subscriber service on SQLite and PostgreSQL with an in-memory transport."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from digest import subscribers as svc
+from digest.errors import InvalidEmailError, InvalidTokenError, SubscriberError
+from digest.message import build_mime
+from digest.models import (
+    Cadence,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from digest.tokens import Purpose, Tokens
+
+CONFIRM = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
+
+
+def _row(app, email):
+    with app.sessions() as s:
+        query = select(Subscriber).where(Subscriber.email_hash == svc.email_hash(email))
+        return s.scalars(query).first()
+
+
+def _count(app):
+    with app.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Subscriber))
+
+
+def _confirm_token(transport, index=-1):
+    mail, _ = transport.sent[index]
+    return CONFIRM.search(mail.text).group(1)
+
+
+def _token(app, purpose, email):
+    return app.tokens.make(purpose, _row(app, email).id)
+
+
+def test_new_address_becomes_pending_with_one_confirmation(app, transport):
+    svc.subscribe(app, "Reader@Example.org", ip="203.0.113.9", source="web")
+    sub = _row(app, "reader@example.org")
+    assert sub.status is SubscriberStatus.PENDING
+    assert sub.email == "Reader@example.org"
+    assert (sub.consent_ip, sub.consent_source) == ("203.0.113.9", "web")
+    assert sub.consent_at is not None
+    assert transport.recipients == ["Reader@example.org"]
+    mail, recipients = transport.sent[0]
+    assert "confirm" in mail.subject.lower()
+    assert "List-Unsubscribe" not in {**mail.headers, **recipients[0].headers}
+    assert CONFIRM.search(mail.html) and CONFIRM.search(mail.text)
+
+
+def test_resending_is_throttled(app, transport):
+    now = utcnow()
+    svc.subscribe(app, "r@example.org", ip=None, source="web", now=now)
+    svc.subscribe(app, "r@example.org", ip=None, source="web", now=now + timedelta(minutes=1))
+    assert len(transport.sent) == 1
+    svc.subscribe(app, "R@example.org", ip=None, source="web",
+                  now=now + svc.RESEND_AFTER + timedelta(seconds=1))
+    assert len(transport.sent) == 2
+    assert _count(app) == 1
+
+
+def test_confirm_activates_and_sends_the_welcome_once(app, transport):
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    token = _confirm_token(transport)
+    assert svc.confirm(app, token) is True
+    sub = _row(app, "r@example.org")
+    assert sub.status is SubscriberStatus.ACTIVE and sub.confirmed_at is not None
+    welcome, (recipient,) = transport.sent[-1]
+    assert "welcome" in welcome.subject.lower()
+    message = build_mime(welcome, recipient, "example.org")
+    assert "/unsubscribe/" in message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "[%" not in message.as_string()
+    assert svc.confirm(app, token) is False
+    assert len(transport.sent) == 2
+
+
+def test_welcome_includes_the_latest_sent_digest(app, transport):
+    with app.sessions.begin() as s:
+        s.add(Edition(key="weekly:old", cadence=Cadence.WEEKLY, status=EditionStatus.SENT,
+                      subject="Old", html="<!-- posts --><p>Older post</p><!-- /posts -->",
+                      text="=" * 20 + "\nOlder post\n" + "_" * 20, post_ids=[1]))
+        s.add(Edition(key="weekly:new", cadence=Cadence.WEEKLY, status=EditionStatus.SENT,
+                      subject="New",
+                      html="<!-- posts --><p>Russia-West Negotiations Start</p><!-- /posts -->",
+                      text="=" * 20 + "\nRussia-West Negotiations Start\n" + "_" * 20,
+                      post_ids=[2]))
+        s.add(Edition(key="weekly:failed", cadence=Cadence.WEEKLY, status=EditionStatus.FAILED,
+                      subject="Failed", html="<!-- posts --><p>Never sent</p><!-- /posts -->"))
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    svc.confirm(app, _confirm_token(transport))
+    welcome, _ = transport.sent[-1]
+    assert "Russia-West Negotiations Start" in welcome.html
+    assert "Russia-West Negotiations Start" in welcome.text
+    assert "Never sent" not in welcome.html and "Older post" not in welcome.html
+
+
+def test_welcome_without_latest_when_switched_off(app, transport):
+    app.settings.welcome_with_latest = False
+    with app.sessions.begin() as s:
+        s.add(Edition(key="weekly:new", cadence=Cadence.WEEKLY, status=EditionStatus.SENT,
+                      subject="New", html="<!-- posts --><p>Latest post</p><!-- /posts -->"))
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    svc.confirm(app, _confirm_token(transport))
+    assert "Latest post" not in transport.sent[-1][0].html
+
+
+def test_same_outcome_for_every_status(app, transport):
+    for status in ("new", "pending", "active", "unsubscribed"):
+        svc.subscribe(app, f"{status}@example.org", ip=None, source="web")
+    svc.confirm(app, _confirm_token(transport, 2))
+    svc.confirm(app, _confirm_token(transport, 3))
+    svc.unsubscribe(app, _token(app, Purpose.UNSUBSCRIBE, "unsubscribed@example.org"))
+    for status in ("new", "pending", "active", "unsubscribed"):
+        assert svc.subscribe(app, f"{status}@example.org", ip=None, source="web") is None
+
+
+def test_unsubscribe_is_immediate_idempotent_and_returning_needs_confirmation(app, transport):
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    svc.confirm(app, _confirm_token(transport))
+    token = _token(app, Purpose.UNSUBSCRIBE, "r@example.org")
+    svc.unsubscribe(app, token)
+    first = _row(app, "r@example.org")
+    assert first.status is SubscriberStatus.UNSUBSCRIBED
+    svc.unsubscribe(app, token)
+    assert _row(app, "r@example.org").unsubscribed_at == first.unsubscribed_at
+    sent = len(transport.sent)
+    svc.subscribe(app, "r@example.org", ip="198.51.100.1", source="web")
+    assert _row(app, "r@example.org").status is SubscriberStatus.PENDING
+    assert len(transport.sent) == sent + 1
+
+
+def test_unsubscribe_tokens_never_expire(app, transport):
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    token = _token(app, Purpose.UNSUBSCRIBE, "r@example.org")
+    app.tokens = Tokens("test-secret", confirm_max_age_seconds=-1)
+    svc.unsubscribe(app, token)
+    assert _row(app, "r@example.org").status is SubscriberStatus.UNSUBSCRIBED
+
+
+def test_expired_confirmation_changes_nothing(app, transport):
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    token = _confirm_token(transport)
+    app.tokens = Tokens("test-secret", confirm_max_age_seconds=-1)
+    with pytest.raises(InvalidTokenError, match="expired"):
+        svc.confirm(app, token)
+    assert _row(app, "r@example.org").status is SubscriberStatus.PENDING
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+    lambda t: "1." + t.split(".", 1)[1],
+    lambda t: "garbage",
+])
+def test_forged_or_tampered_tokens_change_nothing(app, transport, mangle):
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    token = _confirm_token(transport)
+    with pytest.raises(InvalidTokenError):
+        svc.confirm(app, mangle(token))
+    with pytest.raises(InvalidTokenError):
+        svc.unsubscribe(app, mangle(_token(app, Purpose.UNSUBSCRIBE, "r@example.org")))
+    with pytest.raises(InvalidTokenError):  # a token for another purpose
+        svc.unsubscribe(app, token)
+    other = Tokens("another-secret").make(Purpose.CONFIRM, _row(app, "r@example.org").id)
+    with pytest.raises(InvalidTokenError):
+        svc.confirm(app, other)
+    assert _row(app, "r@example.org").status is SubscriberStatus.PENDING
+
+
+def test_preferences_and_my_data(app, transport):
+    svc.add(app, "r@example.org", name="Reader")
+    token = _token(app, Purpose.PREFERENCES, "r@example.org")
+    assert svc.get_preferences(app, token).cadence is Cadence.WEEKLY
+    prefs = svc.update_preferences(app, token, "daily", paused=True)
+    assert (prefs.cadence, prefs.paused) == (Cadence.DAILY, True)
+    with pytest.raises(SubscriberError, match="unknown frequency"):
+        svc.update_preferences(app, token, "hourly", paused=False)
+    data = svc.export_my_data(app, token)
+    assert data["email"] == "r@example.org" and data["cadence"] == "daily"
+    assert data["consent"]["source"] == "operator"
+
+
+def test_delete_me_keeps_only_the_hash(app, transport):
+    svc.subscribe(app, "r@example.org", ip="203.0.113.9", source="web")
+    svc.confirm(app, _confirm_token(transport))
+    token = _token(app, Purpose.PREFERENCES, "r@example.org")
+    svc.delete_me(app, token)
+    sub = _row(app, "r@example.org")
+    assert sub.status is SubscriberStatus.DELETED
+    assert (sub.email, sub.name, sub.consent_ip) == (None, None, None)
+    assert sub.email_hash == svc.email_hash("r@example.org")
+    with pytest.raises(InvalidTokenError):
+        svc.export_my_data(app, token)
+    svc.delete_me(app, token)  # idempotent
+    with pytest.raises(SubscriberError, match="deleted"):
+        svc.add(app, "r@example.org")
+    # The reader may sign up again on their own.
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    assert _row(app, "r@example.org").status is SubscriberStatus.PENDING
+
+
+def test_operator_add_list_remove(app, transport):
+    sub = svc.add(app, "Op@Example.org", name="Op")
+    assert sub.status is SubscriberStatus.ACTIVE and sub.email == "Op@example.org"
+    assert svc.add(app, "op@example.org").id == sub.id
+    svc.subscribe(app, "pending@example.org", ip=None, source="web")
+    assert [s.email for s in svc.list_subscribers(app)] == ["Op@example.org", "pending@example.org"]
+    assert [s.email for s in svc.list_subscribers(app, status="pending")] == ["pending@example.org"]
+    assert svc.remove(app, "OP@example.org") is True
+    assert svc.remove(app, "nobody@example.org") is False
+    assert _row(app, "op@example.org").status is SubscriberStatus.UNSUBSCRIBED
+    with pytest.raises(SubscriberError, match="unsubscribed"):
+        svc.add(app, "op@example.org")
+    with pytest.raises(InvalidEmailError):
+        svc.add(app, "nope")
+    assert not transport.sent[1:]  # operator adds send nothing; only the one sign-up mailed
+
+
+def test_expire_pending(app, transport):
+    old = utcnow() - timedelta(hours=app.settings.confirm_max_age_hours + 1)
+    svc.subscribe(app, "stale@example.org", ip=None, source="web", now=old)
+    svc.subscribe(app, "fresh@example.org", ip=None, source="web")
+    svc.add(app, "back@example.org")
+    svc.remove(app, "back@example.org")
+    svc.subscribe(app, "back@example.org", ip=None, source="web", now=old)
+    assert svc.expire_pending(app) == 2
+    assert _row(app, "stale@example.org") is None
+    assert _row(app, "fresh@example.org").status is SubscriberStatus.PENDING
+    assert _row(app, "back@example.org").status is SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_failed_confirmation_mail_can_be_retried_at_once(app, transport):
+    from digest.errors import TransientDeliveryError
+
+    transport.fail_with.append(TransientDeliveryError("provider down", 503))
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    assert _row(app, "r@example.org").confirmation_sent_at is None
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    assert transport.recipients == ["r@example.org"]
