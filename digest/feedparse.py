@@ -32,7 +32,8 @@ _TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 # A DOCTYPE with an internal subset (where ENTITY declarations live), near the top.
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
+_DOCTYPE_OPEN = re.compile(rb"<!DOCTYPE[^\[>]*\[", re.IGNORECASE)
+_SUBSET_CLOSE = re.compile(rb"\]\s*>")
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _WP_GUID = re.compile(r"[?&]p=\d+")
 
@@ -73,13 +74,14 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     warning: str | None = None
     safe, stripped = _strip_entity_declarations(content, url)
     if stripped:
-        warning = "entity declarations were removed before parsing"
+        warning = "the DOCTYPE and its entity declarations were removed before parsing"
     try:
         data: Any = feedparser.parse(safe, response_headers=response_headers)
     except Exception as exc:  # feedparser is not supposed to raise, but input is hostile
         raise FeedParseError(url, f"the document could not be parsed: {exc}") from exc
     if data.get("bozo"):
-        warning = f"{type(data.get('bozo_exception')).__name__}: {data.get('bozo_exception')}"
+        bozo = f"{type(data.get('bozo_exception')).__name__}: {data.get('bozo_exception')}"
+        warning = f"{warning}; {bozo}" if warning else bozo
     entries = _unique([e for e in (_entry(raw) for raw in data.entries) if e is not None])
     if not entries and (data.get("bozo") or not data.get("version")):
         raise FeedParseError(
@@ -135,13 +137,16 @@ def _bounded(value: str) -> str:
 
 
 def _strip_entity_declarations(content: bytes, url: str) -> tuple[bytes, bool]:
-    head = content[:65536]
-    if not _ENTITY_DECL.search(head):
-        return content, False
-    stripped = _DOCTYPE_SUBSET.sub(b"", head, count=1)
-    if _ENTITY_DECL.search(stripped):
-        raise FeedParseError(url, "the document declares XML entities outside a DOCTYPE; refused")
-    return stripped + content[65536:], True
+    """Remove a DOCTYPE's internal subset, so no entity can be expanded at all."""
+    doctype = _DOCTYPE_OPEN.search(content[:4096])
+    if doctype is not None:
+        end = _SUBSET_CLOSE.search(content, doctype.end())
+        if end is None:
+            raise FeedParseError(url, "the DOCTYPE is never closed; refused")
+        content = content[: doctype.start()] + content[end.end() :]
+    if _ENTITY_DECL.search(content[:65536]):
+        raise FeedParseError(url, "the document declares XML entities; refused")
+    return content, doctype is not None
 
 
 def _entry(raw: Any) -> ParsedEntry | None:

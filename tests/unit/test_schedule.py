@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,7 @@ def test_one_key_per_week_across_dst(zone: str, start: datetime) -> None:
     keys = _weekly_keys(zone, start, 5)
     dates = [datetime.fromisoformat(k.split(":")[1]) for k in keys]
     assert len(set(keys)) == len(keys)
-    assert all((b - a).days == 7 for a, b in zip(dates, dates[1:], strict=False))
+    assert all((b - a).days == 7 for a, b in itertools.pairwise(dates))
     assert all(d.weekday() == 0 for d in dates)
 
 

@@ -1,0 +1,89 @@
+"""SendGrid and SMTP failures are mapped at the boundary (nothing unmapped slips through)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from python_http_client.exceptions import HTTPError
+
+from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.message import OutgoingMail, Recipient
+from digest.transports.sendgrid import SendGridTransport, map_http_error, retry_after_seconds
+from digest.transports.smtp import SmtpTransport, parse_smtp_url
+
+MAIL = OutgoingMail("s", "<p>h</p>", "t", "a@example.org", "A")
+
+
+@pytest.mark.parametrize("status, kind", [
+    (429, TransientDeliveryError), (500, TransientDeliveryError), (503, TransientDeliveryError),
+    (400, PermanentDeliveryError), (401, PermanentDeliveryError), (403, PermanentDeliveryError),
+    (413, PermanentDeliveryError),
+])
+def test_http_errors_are_mapped(status: int, kind: type) -> None:
+    err = map_http_error(HTTPError(status, "r", b'{"errors":[{"message":"bad from"}]}',
+                                   {"Retry-After": "7"}))
+    assert isinstance(err, kind) and err.status == status
+    assert "bad from" in str(err)
+    if kind is TransientDeliveryError:
+        assert err.retry_after == 7
+
+
+def test_rate_limit_reset_header() -> None:
+    assert retry_after_seconds({"X-RateLimit-Reset": "1030"}, now=1000) == 30
+    assert retry_after_seconds({}, now=1000) is None
+
+
+def test_connection_refused_and_timeout_are_transient() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransientDeliveryError):
+        SendGridTransport("k", f"http://127.0.0.1:{port}", timeout=2).send_batch(
+            MAIL, [Recipient("r@example.org")])
+    with socket.socket() as server:  # accepts, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        host = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(TransientDeliveryError, match=r"timed out|unreachable"):
+            SendGridTransport("k", host, timeout=0.5).send_batch(MAIL, [Recipient("r@x.org")])
+
+
+def test_smtp_url_parsing_and_connection_failure() -> None:
+    cfg = parse_smtp_url("smtp+starttls://user%40x:p%3Ass@mail.example.org")
+    assert (cfg.host, cfg.port, cfg.security, cfg.username, cfg.password) == (
+        "mail.example.org", 587, "starttls", "user@x", "p:ss")
+    assert "p:ss" not in repr(cfg)
+    assert parse_smtp_url("smtps://h").port == 465
+    with pytest.raises(ConfigError):
+        parse_smtp_url("http://h")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransientDeliveryError):
+        SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=2).send_batch(
+            MAIL, [Recipient("r@example.org")])
+
+
+def test_smtp_sends_each_reader_over_one_connection() -> None:
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd.handlers import Sink
+
+    received: list[list[str]] = []
+
+    class Recorder(Sink):
+        async def handle_DATA(self, server, session, envelope):
+            received.append(list(envelope.rcpt_tos))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = aiosmtpd.Controller(Recorder(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+            MAIL, [Recipient("a@example.org", "Zoë"), Recipient("b@example.org")])
+    finally:
+        controller.stop()
+    assert received == [["a@example.org"], ["b@example.org"]]
