@@ -92,12 +92,18 @@ def truncate(text: str, words: int) -> str:
             return cut[: ends[-1]]
         return cut.rstrip() + "…"
     if len(tokens) <= words:
-        return text
+        return _cap(text, words)
     head = tokens[:words]
     for i in range(len(head) - 1, words // 2 - 1, -1):
         if _SENTENCE_END.search(head[i]):
-            return " ".join(head[: i + 1])
-    return " ".join(head).rstrip(",;:-\u2013\u2014") + " …"
+            return _cap(" ".join(head[: i + 1]), words)
+    return _cap(" ".join(head).rstrip(",;:-\u2013\u2014") + " …", words)
+
+
+def _cap(text: str, words: int) -> str:
+    """A hard length limit, for "words" that are really URLs or junk without spaces."""
+    limit = words * 12
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
 def reading_minutes(text: str) -> int:

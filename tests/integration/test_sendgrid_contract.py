@@ -83,7 +83,7 @@ class _Recording(SendGridTransport):
 
 def _mail() -> OutgoingMail:
     return OutgoingMail(
-        subject="Diplomatic Opinion: Russia–West Negotiations Start — «Ç ğ ş» 读者",
+        subject="Diplomatic Opinion: Russia-West Negotiations Start «Ç ğ ş» 读者",
         html="<p>Hello</p><a href='[%unsubscribe_url%]'>Unsubscribe</a>",
         text="Hello\nUnsubscribe: [%unsubscribe_url%]\nPreferences: [%preferences_url%]",
         from_email="digest@news.example.org", from_name="Diplomatic Opinion — Ünal",

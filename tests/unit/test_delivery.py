@@ -38,7 +38,8 @@ def test_send_claims_period_once(app, transport) -> None:
     assert mail.custom_args["edition_id"] == str(result.edition_id)
     assert mail.custom_args["batch_id"] == f"{result.edition_id}-1"
     unsub = recipients[0].substitutions[PLACEHOLDERS["unsubscribe_url"]]
-    assert app.tokens.read(Purpose.UNSUBSCRIBE, unsub.rsplit("/", 1)[1]) == recipients[0].subscriber_id
+    token = unsub.rsplit("/", 1)[1]
+    assert app.tokens.read(Purpose.UNSUBSCRIBE, token) == recipients[0].subscriber_id
     assert recipients[0].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     add_post(app, "Another post")  # new post, same week: still the same period
     with pytest.raises(AlreadySentError):

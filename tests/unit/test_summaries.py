@@ -92,3 +92,7 @@ def test_reading_time_grows_with_length():
 def test_description_is_used_when_there_is_no_content():
     summary = summarize("", "An excerpt that stands in for the body [&#8230;]")
     assert summary.text == "An excerpt that stands in for the body"
+
+
+def test_text_without_spaces_is_still_cut():
+    assert len(truncate("x" * 10_000, 55)) <= 55 * 12 + 1

@@ -1,0 +1,41 @@
+"""The WebSub callback: the hub verifies our intent (GET) and pushes new content (POST)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from digest import websub
+from digest.web.deps import get_app
+from digest.wiring import App
+
+router = APIRouter(tags=["websub"])
+
+
+@router.get("/websub/{feed_id}", response_class=Response)
+def verify(
+    feed_id: int,
+    app: Annotated[App, Depends(get_app)],
+    mode: Annotated[str, Query(alias="hub.mode")] = "",
+    topic: Annotated[str, Query(alias="hub.topic")] = "",
+    challenge: Annotated[str, Query(alias="hub.challenge")] = "",
+    lease_seconds: Annotated[int | None, Query(alias="hub.lease_seconds")] = None,
+) -> Response:
+    """Echo ``hub.challenge`` for a subscription we asked for; 404 otherwise."""
+    answer = websub.verify_intent(
+        app, feed_id, mode=mode, topic=topic, challenge=challenge, lease_seconds=lease_seconds
+    )
+    if answer is None:
+        raise HTTPException(404, detail="no such subscription")
+    return Response(answer, media_type="text/plain")
+
+
+@router.post("/websub/{feed_id}", status_code=202, response_class=Response)
+async def distribute(feed_id: int, request: Request) -> Response:
+    """Accept pushed content; it is stored only when the hub's signature is valid."""
+    app = get_app(request)
+    body = await request.body()
+    await run_in_threadpool(websub.receive_content, app, feed_id, body, dict(request.headers))
+    return Response(status_code=202)

@@ -1,0 +1,106 @@
+"""WebSub: subscribe at the hub, answer its verification, accept only signed pushes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from digest.db import transaction
+from digest.errors import FeedFetchError
+from digest.models import Feed, Post
+from digest.web.websub import router
+from digest.websub import subscribe_websub
+from digest.wiring import App
+from tests.feedserver import Item, wordpress_feed
+
+TOPIC = "https://blog.example.org/feed/"
+HUB = "https://blog.example.org/?pushpress=hub"
+
+
+def _feed(app: App) -> int:
+    with transaction(app.sessions) as session:
+        feed = Feed(url=TOPIC, configured_url=TOPIC, hub_url=HUB, topic_url=TOPIC)
+        session.add(feed)
+        session.flush()
+        return feed.id
+
+
+def _subscribe(app: App, feed_id: int, status: int = 202) -> dict[str, list[str]]:
+    sent: dict[str, list[str]] = {}
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        sent.update(parse_qs(request.content.decode()))
+        return httpx.Response(status)
+
+    with httpx.Client(transport=httpx.MockTransport(hub)) as client:
+        subscribe_websub(app, feed_id, client=client)
+    return sent
+
+
+@pytest.fixture
+def web(sqlite_app: App) -> TestClient:
+    api = FastAPI()
+    api.state.digest = sqlite_app
+    api.include_router(router)
+    return TestClient(api)
+
+
+def test_subscribe_posts_to_the_hub_with_a_callback_and_secret(sqlite_app: App) -> None:
+    feed_id = _feed(sqlite_app)
+    sent = _subscribe(sqlite_app, feed_id)
+    assert sent["hub.mode"] == ["subscribe"] and sent["hub.topic"] == [TOPIC]
+    assert sent["hub.callback"] == [f"https://news.example.org/websub/{feed_id}"]
+    assert len(sent["hub.secret"][0]) == 64
+
+
+def test_a_hub_that_refuses_is_a_fetch_error(sqlite_app: App) -> None:
+    with pytest.raises(FeedFetchError, match="refused"):
+        _subscribe(sqlite_app, _feed(sqlite_app), status=400)
+
+
+def test_verification_echoes_the_challenge_only_when_we_asked(
+    sqlite_app: App, web: TestClient
+) -> None:
+    feed_id = _feed(sqlite_app)
+    params = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.challenge": "c-123",
+              "hub.lease_seconds": "3600"}
+    assert web.get(f"/websub/{feed_id}", params=params).status_code == 404  # not asked yet
+    _subscribe(sqlite_app, feed_id)
+    answer = web.get(f"/websub/{feed_id}", params=params)
+    assert answer.status_code == 200 and answer.text == "c-123"
+    wrong = web.get(f"/websub/{feed_id}", params={**params, "hub.topic": "https://evil/"})
+    assert wrong.status_code == 404
+    with sqlite_app.sessions() as session:
+        assert session.get_one(Feed, feed_id).websub_lease_until is not None
+
+
+def test_only_signed_pushes_are_stored(sqlite_app: App, web: TestClient) -> None:
+    feed_id = _feed(sqlite_app)
+    secret = _subscribe(sqlite_app, feed_id)["hub.secret"][0]
+    published = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+    body = wordpress_feed([Item(42, "Pushed post", published)])
+    headers = {"Content-Type": "application/rss+xml"}
+
+    forged = web.post(f"/websub/{feed_id}", content=body,
+                      headers={**headers, "X-Hub-Signature": "sha256=" + "0" * 64})
+    assert forged.status_code == 202  # acknowledged, as the spec asks, but ignored
+    unsigned = web.post(f"/websub/{feed_id}", content=body, headers=headers)
+    assert unsigned.status_code == 202
+    with sqlite_app.sessions() as session:
+        assert session.scalars(select(Post)).all() == []
+
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    signed = web.post(f"/websub/{feed_id}", content=body,
+                      headers={**headers, "X-Hub-Signature": f"sha256={signature}"})
+    assert signed.status_code == 202
+    with sqlite_app.sessions() as session:
+        (post,) = session.scalars(select(Post)).all()
+    assert post.title == "Pushed post" and post.identity == "http://blog.example.org/?p=42"
