@@ -29,7 +29,8 @@ if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a de
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile."""
+    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile, and
+    the nightly expiry of sign-ups that were never confirmed."""
     minute, hour, day_of_month, month, day_of_week = settings.schedule.split()[:5]
     return {
         "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
@@ -50,6 +51,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "args": [Cadence.INSTANT.value],
         },
         "reconcile": {"task": "digest.tasks.reconcile_task", "schedule": 60.0},
+        "expire-pending": {
+            "task": "digest.tasks.expire_pending_task",
+            "schedule": crontab(minute="30", hour="3"),
+        },
     }
 
 
@@ -128,3 +133,11 @@ def reconcile_task() -> int:
     from digest.delivery import reconcile
 
     return len(reconcile(_app(), dispatch=enqueue_batches).redriven)
+
+
+@celery_app.task(name="digest.tasks.expire_pending_task")  # type: ignore[untyped-decorator]
+def expire_pending_task() -> int:
+    """Forget sign-ups that were never confirmed in time."""
+    from digest.subscribers import expire_pending
+
+    return expire_pending(_app())

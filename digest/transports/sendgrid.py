@@ -13,7 +13,7 @@ Errors are mapped at this boundary: 429, 5xx, timeouts and connection failures b
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from typing import Any
@@ -23,7 +23,7 @@ import sendgrid
 from python_http_client.exceptions import HTTPError
 
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
-from digest.message import OutgoingMail, Recipient
+from digest.message import OutgoingMail, Recipient, values_for
 
 MAX_PERSONALIZATIONS = 1000
 _ERROR_TEXT_LIMIT = 2000
@@ -78,17 +78,18 @@ def map_http_error(exc: HTTPError) -> TransientDeliveryError | PermanentDelivery
     return PermanentDeliveryError(text, status)
 
 
-def personalization(recipient: Recipient, custom_args: Mapping[str, str]) -> dict[str, Any]:
-    """One reader's entry in ``personalizations``."""
+def personalization(mail: OutgoingMail, recipient: Recipient) -> dict[str, Any]:
+    """One reader's entry in ``personalizations``: their links, else the mail's fallbacks."""
     to: dict[str, str] = {"email": recipient.email}
     if recipient.name:
         to["name"] = recipient.name
     entry: dict[str, Any] = {"to": [to]}
-    if recipient.substitutions:
-        entry["substitutions"] = dict(recipient.substitutions)
+    values = values_for(mail, recipient)
+    if values:
+        entry["substitutions"] = values
     if recipient.headers:
         entry["headers"] = dict(recipient.headers)
-    args = dict(custom_args)
+    args = dict(mail.custom_args)
     if recipient.subscriber_id is not None:
         args["subscriber_id"] = str(recipient.subscriber_id)
     if args:
@@ -99,7 +100,7 @@ def personalization(recipient: Recipient, custom_args: Mapping[str, str]) -> dic
 def request_body(mail: OutgoingMail, recipients: Sequence[Recipient]) -> dict[str, Any]:
     """The JSON body of one mail/send request (text/plain before text/html)."""
     body: dict[str, Any] = {
-        "personalizations": [personalization(r, mail.custom_args) for r in recipients],
+        "personalizations": [personalization(mail, r) for r in recipients],
         "from": {"email": mail.from_email, "name": mail.from_name},
         "subject": mail.subject,
         "content": [

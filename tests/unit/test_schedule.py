@@ -71,3 +71,18 @@ def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
     assert backoff(30, rand=lambda: 1.0) == MAX_DELAY
     assert backoff(1, retry_after=12, rand=lambda: 0.0) == 12
     assert backoff(1, retry_after=10_000, rand=lambda: 0.0) == MAX_DELAY
+
+
+def test_beat_runs_every_periodic_job_once() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from digest.tasks import beat_schedule
+    from tests.conftest import make_settings
+
+    schedule = beat_schedule(make_settings(Path(tempfile.gettempdir()), schedule="0 8 * * mon"))
+    tasks = {entry["task"] for entry in schedule.values()}
+    assert {"digest.tasks.poll_feeds_task", "digest.tasks.send_scheduled_task",
+            "digest.tasks.reconcile_task", "digest.tasks.expire_pending_task"} <= tasks
+    weekly = schedule["weekly-digest"]["schedule"]
+    assert weekly.hour == {8} and weekly.minute == {0} and weekly.day_of_week == {1}
