@@ -56,7 +56,9 @@ class FeedServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> FeedServer:
         self._thread.start()
@@ -101,10 +103,11 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            route = server._route(self.path)
-            status = self._answer(route)
+            # Recorded before the answer is written, so a client never outruns the log.
+            self._hit = Hit(self.path, dict(self.headers.items()), 0)
             with server._lock:
-                server.hits.append(Hit(self.path, dict(self.headers.items()), status))
+                server.hits.append(self._hit)
+            self._answer(server._route(self.path))
 
         def _answer(self, route: Route | None) -> int:
             if route is None:
@@ -130,6 +133,7 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             return self._send(route.status, body, headers)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> int:
+            self._hit.status = status
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
