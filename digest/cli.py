@@ -78,11 +78,13 @@ def poll(
         typer.Option("--feed", help="Poll this feed URL or file instead of DIGEST_FEED_URL "
                      "(repeatable)."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Also fetch feeds that are backing "
+                                        "off after failures.")] = False,
 ) -> None:
     """Fetch the feed(s), store new posts once and print what happened per feed."""
     from digest.polling import poll_feeds
 
-    reports = poll_feeds(_app(), feed or None)
+    reports = poll_feeds(_app(), feed or None, force=force)
     for report in reports:
         out.print(report.describe(), highlight=False)
     if reports and all(r.outcome in {"failed", "gone"} for r in reports):

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest import render
+from digest.compose import outgoing_mail as compose_mail
 from digest.config import Settings
 from digest.db import transaction
 from digest.editions import claim_edition, draft, latest_sent_edition, render_posts
 from digest.errors import EditionError, PermanentDeliveryError, TransientDeliveryError
-from digest.links import list_id, recipient_for
+from digest.links import recipient_for
 from digest.message import OutgoingMail, Recipient
 from digest.models import (
     Batch,
@@ -184,20 +184,10 @@ def outgoing_mail(
 ) -> OutgoingMail:
     """The shared message of ``edition``, tagged with its edition and batch ids."""
     rendered = RenderedEdition(edition.subject, edition.html, edition.text, len(edition.post_ids))
-    builder: Any = getattr(render, "outgoing_mail", None)
-    if builder is not None:
-        mail: OutgoingMail = builder(settings, rendered, edition_id=edition.id)
-    else:
-        mail = OutgoingMail(
-            subject=rendered.subject, html=rendered.html, text=rendered.text,
-            from_email=settings.from_email, from_name=settings.from_name,
-            reply_to=settings.reply_to, headers={"List-Id": list_id(settings)},
-            categories=("digest",),
-        )
-    args = {**mail.custom_args, "edition_id": str(edition.id)}
-    if batch_id is not None:
-        args["batch_id"] = batch_id
-    return dataclasses.replace(mail, custom_args=args)
+    mail = compose_mail(settings, rendered, edition_id=edition.id or None)
+    if batch_id is None:
+        return mail
+    return dataclasses.replace(mail, custom_args={**mail.custom_args, "batch_id": batch_id})
 
 
 def _claim_batch(app: App, batch_id: str, now: datetime) -> bool:

@@ -20,7 +20,6 @@ from digest.message import Recipient
 from digest.render import PLACEHOLDERS
 from digest.tokens import Purpose
 
-
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 

@@ -51,6 +51,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "args": [Cadence.INSTANT.value],
         },
         "reconcile": {"task": "digest.tasks.reconcile_task", "schedule": 60.0},
+        "websub-renew": {
+            "task": "digest.tasks.websub_renew_task",
+            "schedule": crontab(minute="15", hour="*/6"),
+        },
         "expire-pending": {
             "task": "digest.tasks.expire_pending_task",
             "schedule": crontab(minute="30", hour="3"),
@@ -141,3 +145,11 @@ def expire_pending_task() -> int:
     from digest.subscribers import expire_pending
 
     return expire_pending(_app())
+
+
+@celery_app.task(name="digest.tasks.websub_renew_task")  # type: ignore[untyped-decorator]
+def websub_renew_task() -> int:
+    """Subscribe to, or renew, the WebSub hubs the feeds advertise."""
+    from digest.websub import renew_due
+
+    return len(renew_due(_app()))

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy import or_, select
 
 from digest.db import transaction
 from digest.errors import FeedError, FeedFetchError
@@ -29,6 +31,7 @@ from digest.wiring import App
 __all__ = [
     "callback_url",
     "receive_content",
+    "renew_due",
     "signature_valid",
     "subscribe_websub",
     "verify_intent",
@@ -37,6 +40,9 @@ __all__ = [
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
                "sha512": hashlib.sha512}
 _DEFAULT_LEASE = timedelta(days=10)
+_RENEW_BEFORE = timedelta(days=1)
+
+log = logging.getLogger(__name__)
 
 
 def callback_url(app: App, feed_id: int) -> str:
@@ -140,3 +146,32 @@ def receive_content(
     except FeedError:
         return None
     return ingest(app, feed_id, parsed, now=now, full_page=False)
+
+
+def renew_due(
+    app: App, *, now: datetime | None = None, client: httpx.Client | None = None
+) -> list[str]:
+    """Subscribe (or renew) every feed with a hub whose lease is missing or ends within a day.
+
+    Only when ``BASE_URL`` is public https: a hub cannot call back a development address.
+    Returns the hubs asked; a hub that fails is logged and retried at the next run.
+    """
+    if not app.settings.base_url.startswith("https://"):
+        return []
+    now = now or utcnow()
+    with app.sessions() as session:
+        due = list(session.scalars(
+            select(Feed.id).where(
+                Feed.hub_url.is_not(None),
+                Feed.status != FeedStatus.GONE,
+                or_(Feed.websub_lease_until.is_(None),
+                    Feed.websub_lease_until < now + _RENEW_BEFORE),
+            )
+        ))
+    asked = []
+    for feed_id in due:
+        try:
+            asked.append(subscribe_websub(app, feed_id, client))
+        except FeedError as exc:
+            log.warning("WebSub subscription for feed %s failed: %s", feed_id, exc)
+    return asked

@@ -104,3 +104,45 @@ def test_only_signed_pushes_are_stored(sqlite_app: App, web: TestClient) -> None
     with sqlite_app.sessions() as session:
         (post,) = session.scalars(select(Post)).all()
     assert post.title == "Pushed post" and post.identity == "http://blog.example.org/?p=42"
+
+
+def test_renewal_asks_the_hub_only_for_missing_or_expiring_leases(sqlite_app: App) -> None:
+    from datetime import timedelta
+
+    from digest.websub import renew_due
+
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    fresh = _feed(sqlite_app)
+    with transaction(sqlite_app.sessions) as session:
+        session.get_one(Feed, fresh).websub_lease_until = now + timedelta(days=5)
+        for days, name in ((0.5, "expiring"), (None, "missing")):
+            feed = Feed(url=f"{TOPIC}{name}", configured_url=TOPIC, hub_url=HUB,
+                        websub_lease_until=None if days is None else now + timedelta(days=days))
+            session.add(feed)
+        session.add(Feed(url=f"{TOPIC}nohub", configured_url=TOPIC))
+    asked: list[str] = []
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        asked.append(parse_qs(request.content.decode())["hub.topic"][0])
+        return httpx.Response(202)
+
+    with httpx.Client(transport=httpx.MockTransport(hub)) as client:
+        assert len(renew_due(sqlite_app, now=now, client=client)) == 2
+    assert sorted(asked) == [f"{TOPIC}expiring", f"{TOPIC}missing"]
+
+
+def test_no_renewal_without_a_public_https_address(sqlite_app: App, tmp_path) -> None:
+    import dataclasses
+
+    from digest.websub import renew_due
+
+    _feed(sqlite_app)
+    local = dataclasses.replace(
+        sqlite_app, settings=sqlite_app.settings.model_copy(update={"base_url":
+                                                                    "http://localhost:8000"}))
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("a hub cannot call back a development address")
+
+    with httpx.Client(transport=httpx.MockTransport(hub)) as client:
+        assert renew_due(local, client=client) == []
