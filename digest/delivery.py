@@ -5,8 +5,11 @@ readers with ``after_id < id <= upto_id`` and ``id <= edition.max_subscriber_id`
 ``"<edition>-<seq>"``. Sending a batch first claims it with one conditional UPDATE (pending,
 or sending but stale, becomes sending), so a duplicated Celery message, a redelivery after a
 worker died, or a reconcile pass can never send it twice while it is live. The outcome is
-recorded after the provider answers: sent; pending again with the error (transient, retried
-with backoff); or failed with the provider's text (permanent, or out of attempts).
+recorded after the provider answers: sent (with any readers refused one by one); pending
+again with the error (transient, retried with backoff); or failed with the provider's text
+(permanent, or out of attempts). ``after_id`` is also a resume cursor: it moves past readers
+already handed over, so a batch that grew past one request, or an SMTP session that dropped
+mid-batch, resumes on retry instead of mailing anyone twice.
 
 ``reconcile`` re-drives batches left pending or stuck in sending past ``batch_stale_seconds``
 (a killed worker, a flushed Redis) and closes editions whose batches are all done.
@@ -44,7 +47,7 @@ from digest.models import (
 from digest.render import RenderedEdition
 from digest.retry import backoff
 from digest.signing import RecipientFactory
-from digest.transports.base import Transport
+from digest.transports.base import BatchInterrupted, Transport
 from digest.wiring import App
 
 log = logging.getLogger(__name__)
@@ -254,6 +257,55 @@ def finish_edition(session: Session, edition_id: int, now: datetime | None = Non
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def _advance(app: App, batch_id: str, claimed_at: datetime, after_id: int) -> None:
+    """Move the batch's start past readers already handed over, so a retry skips them."""
+    with transaction(app.sessions) as session:
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.status == BatchStatus.SENDING,
+                   Batch.claimed_at == claimed_at, Batch.after_id < after_id)
+            .values(after_id=after_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _hand_over(app: App, batch_id: str, claimed_at: datetime, transport: Transport,
+               mail: OutgoingMail, recipients: Sequence[Recipient]) -> list[str]:
+    """Send ``recipients`` in requests of at most ``transport.max_batch``; return refusals.
+
+    A batch can hold more readers than planned (a reader confirmed or unpaused in its id
+    range since the snapshot), so it is split here rather than refused by the provider.
+    After each accepted request, and after the readers a ``BatchInterrupted`` says were
+    accepted, the ledger cursor moves past them: a retry resumes instead of resending.
+    """
+    step = max(1, transport.max_batch)
+    refused: list[str] = []
+    for start in range(0, len(recipients), step):
+        chunk = recipients[start:start + step]
+        try:
+            refused.extend(transport.send_batch(mail, chunk) or [])
+        except BatchInterrupted as exc:
+            if exc.accepted > 0:
+                _advance(app, batch_id, claimed_at, _subscriber_id(chunk[exc.accepted - 1]))
+            raise
+        if start + step < len(recipients):
+            _advance(app, batch_id, claimed_at, _subscriber_id(chunk[-1]))
+    return refused
+
+
+def _subscriber_id(recipient: Recipient) -> int:
+    return int(recipient.subscriber_id or 0)
+
+
+def _refusal_note(refused: Sequence[str]) -> str | None:
+    """The ledger text for readers the provider refused one by one (shown in stats)."""
+    if not refused:
+        return None
+    shown = "; ".join(refused[:5])
+    more = f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
+    return f"{len(refused)} readers refused: {shown}{more}"[:2000]
+
+
 def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
                now: datetime | None = None,
                recipients: RecipientFactory | None = None) -> BatchOutcome:
@@ -267,24 +319,40 @@ def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
     batch_recipients = [make(r.id, r.email, r.name, stamp) for r in rows]
     own = transport is None
     transport = transport or app.transport()
+    mail = outgoing_mail(app.settings, edition, batch_id)
     try:
-        transport.send_batch(outgoing_mail(app.settings, edition, batch_id), batch_recipients)
-    except TransientDeliveryError as exc:
-        if batch.attempts >= app.settings.max_send_attempts:
-            error = f"gave up after {batch.attempts} attempts: {exc}"
-            _record(app, batch_id, claimed_at, status=BatchStatus.FAILED, error=error)
-            return BatchOutcome(batch_id, "failed", len(rows), batch.attempts, error)
-        _record(app, batch_id, claimed_at, status=BatchStatus.PENDING, error=str(exc))
-        delay = backoff(batch.attempts, exc.retry_after)
-        return BatchOutcome(batch_id, "pending", len(rows), batch.attempts, str(exc), delay)
+        refused = _hand_over(app, batch_id, claimed_at, transport, mail, batch_recipients)
     except PermanentDeliveryError as exc:
         _record(app, batch_id, claimed_at, status=BatchStatus.FAILED, error=str(exc))
         return BatchOutcome(batch_id, "failed", len(rows), batch.attempts, str(exc))
+    except Exception as exc:  # transient, or a failure the transport did not map
+        if not isinstance(exc, TransientDeliveryError):
+            log.exception("batch %s: unexpected error from %r", batch_id, transport)
+        return _retry_later(app, batch, claimed_at, len(rows), exc)
     finally:
         if own:
             transport.close()
-    _record(app, batch_id, claimed_at, status=BatchStatus.SENT, sent_at=_now(None), error=None)
+    _record(app, batch_id, claimed_at, status=BatchStatus.SENT, sent_at=_now(None),
+            error=_refusal_note(refused))
     return BatchOutcome(batch_id, "sent", len(rows), batch.attempts)
+
+
+def _retry_later(app: App, batch: Batch, claimed_at: datetime, size: int,
+                 exc: Exception) -> BatchOutcome:
+    """Put the batch back as pending with a backoff, or fail it once out of attempts.
+
+    An error the transport did not map counts as transient too: left in ``sending`` it would
+    be re-driven forever by reconcile and never reach the operator.
+    """
+    text = str(exc) if isinstance(exc, TransientDeliveryError) else f"{exc!r}"
+    if batch.attempts >= app.settings.max_send_attempts:
+        error = f"gave up after {batch.attempts} attempts: {text}"
+        _record(app, batch.id, claimed_at, status=BatchStatus.FAILED, error=error)
+        return BatchOutcome(batch.id, "failed", size, batch.attempts, error)
+    _record(app, batch.id, claimed_at, status=BatchStatus.PENDING, error=text)
+    retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
+    delay = backoff(batch.attempts, retry_after)
+    return BatchOutcome(batch.id, "pending", size, batch.attempts, text, delay)
 
 
 def send_batch_until_done(app: App, batch_id: str, *, transport: Transport | None = None,

@@ -6,13 +6,20 @@ collide on the same key and get ``AlreadySentError``. ``--force`` claims a disti
 claim, the rendering and the caller's fan-out plan happen in one transaction, so an edition
 never exists without its ledger. No new posts means an EMPTY edition with the reason and no
 email; an EMPTY claim does not block a real one later in the same period.
+
+Which posts are new is decided by id, not by time alone: a post is new for a cadence unless
+an edition of that cadence that was sent (or is being sent) already holds it. Time only bounds
+the search (``LOOKBACK`` before the last edition), so a post that a running poll stamped just
+before a claim but committed just after it, or the posts of an edition that FAILED for
+everyone, go in the next edition instead of being lost. The instant cadence keys each edition
+by the one before it, so two beats racing a poll cannot both claim overlapping posts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +36,9 @@ from digest.wiring import App
 
 # Editions whose posts count as already announced to that cadence's readers.
 _CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
+# How far before the last edition a post may have been stamped and still be new (a slow poll
+# transaction, a retried failed edition, clock skew between hosts).
+LOOKBACK = timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -55,30 +65,42 @@ def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edi
 
 
 def new_posts(session: Session, cadence: Cadence) -> tuple[list[Post], datetime | None]:
-    """Posts to announce: first seen since the last sent edition, in no edition since."""
+    """Posts to announce: in no sent edition of ``cadence``, first seen since shortly before
+    the last one."""
     previous = latest_sent_edition(session, cadence)
     since = previous.created_at if previous else None
     query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
     excluded: set[int] = set()
     if since is not None:
-        query = query.where(Post.first_seen_at > since)
-        recent = session.scalars(
+        floor = since - LOOKBACK
+        query = query.where(Post.first_seen_at > floor)
+        announced = session.scalars(
             select(Edition.post_ids).where(Edition.cadence == cadence,
-                                           Edition.created_at >= since)
+                                           Edition.status.in_(_CLAIMED),
+                                           Edition.created_at >= floor - LOOKBACK)
         )
-        for ids in recent:
+        for ids in announced:
             excluded.update(ids or [])
     posts = [p for p in session.scalars(query.order_by(Post.first_seen_at, Post.id))
              if p.id not in excluded]
     return posts, since
 
 
+def _instant_predecessor(session: Session) -> int:
+    """The id of the latest instant edition, sent or failed (0 before the first)."""
+    latest = session.scalar(
+        select(Edition.id).where(Edition.cadence == Cadence.INSTANT,
+                                 Edition.status != EditionStatus.EMPTY)
+        .order_by(Edition.created_at.desc(), Edition.id.desc()).limit(1))
+    return int(latest or 0)
+
+
 def draft(session: Session, settings: Settings, cadence: Cadence,
           now: datetime | None = None) -> Draft:
     """The next edition of ``cadence``: its period and posts (nothing is written)."""
     posts, since = new_posts(session, cadence)
-    newest = max((p.id for p in posts), default=0)
-    period = period_for(cadence, settings.schedule, settings.tz, now, newest)
+    after = _instant_predecessor(session) if cadence is Cadence.INSTANT else 0
+    period = period_for(cadence, settings.schedule, settings.tz, now, after)
     return Draft(period, posts, since)
 
 

@@ -4,7 +4,9 @@ The weekly period is named after the local date of the most recent ``SCHEDULE`` 
 ``TIMEZONE`` (croniter on zone-aware datetimes). Naming periods by local wall-clock date means
 a daylight-saving change can neither skip a week nor produce two keys for one week: the
 Monday-08:00 fire is one local date whatever the UTC offset that morning. Daily periods are
-local calendar days; the instant cadence is keyed by the newest post it announces.
+local calendar days. The instant cadence has no calendar: each edition is keyed by the
+edition before it (``instant:after:<id>``), so two beats that race a poll collide on one key
+instead of claiming overlapping sets of posts under two keys.
 """
 
 from __future__ import annotations
@@ -68,10 +70,10 @@ def daily_period(tz: ZoneInfo, now: datetime | None = None) -> Period:
     )
 
 
-def instant_period(newest_post_id: int, now: datetime | None = None) -> Period:
-    """One period per batch of new posts, named by the newest post in it."""
+def instant_period(after_edition_id: int, now: datetime | None = None) -> Period:
+    """The one instant edition that may follow edition ``after_edition_id`` (0: the first)."""
     now = now or datetime.now(UTC)
-    return Period(Cadence.INSTANT, f"instant:{newest_post_id}", now, now)
+    return Period(Cadence.INSTANT, f"instant:after:{after_edition_id}", now, now)
 
 
 def period_for(
@@ -79,11 +81,11 @@ def period_for(
     schedule: str,
     tz: ZoneInfo,
     now: datetime | None = None,
-    newest_post_id: int = 0,
+    after_edition_id: int = 0,
 ) -> Period:
-    """The period ``now`` falls in for ``cadence``."""
+    """The period ``now`` falls in for ``cadence`` (instant: the one after that edition)."""
     if cadence is Cadence.WEEKLY:
         return weekly_period(schedule, tz, now)
     if cadence is Cadence.DAILY:
         return daily_period(tz, now)
-    return instant_period(newest_post_id, now)
+    return instant_period(after_edition_id, now)

@@ -37,6 +37,7 @@ _SUPPRESS = {
     "group_unsubscribe": SubscriberStatus.UNSUBSCRIBED,
 }
 _DROP_REASONS = ("bounce", "invalid")
+_EVENT_ID_LENGTH = 100  # WebhookEvent.sg_event_id
 _COUNTERS = {"delivered": Edition.delivered, "open": Edition.opens, "click": Edition.clicks}
 
 
@@ -125,7 +126,8 @@ def apply_events(session: Session, events: list[dict[str, Any]],
     now = now or datetime.now(UTC)
     applied = duplicates = suppressed = counted = 0
     for event in events:
-        event_id = str(event.get("sg_event_id") or "")
+        # Looked up as stored: a longer id kept whole here would never match its own row.
+        event_id = str(event.get("sg_event_id") or "")[:_EVENT_ID_LENGTH]
         if not event_id:
             continue
         if session.get(WebhookEvent, event_id) is not None:
@@ -135,7 +137,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
         email_hash = hashlib.sha256(email.encode()).hexdigest() if email else None
         edition_id = _int(event.get("edition_id"))
         kind = str(event.get("event", ""))[:40]
-        session.add(WebhookEvent(sg_event_id=event_id[:100], event=kind,
+        session.add(WebhookEvent(sg_event_id=event_id, event=kind,
                                  email_hash=email_hash, edition_id=edition_id))
         session.flush()
         applied += 1

@@ -8,10 +8,15 @@ top-level ``custom_args`` as a string, so the ids travel per personalization ins
 Errors are mapped at this boundary: 429, 5xx, timeouts and connection failures become
 ``TransientDeliveryError`` (with the provider's ``Retry-After`` or ``X-RateLimit-Reset``);
 400, 401, 403, 413 and other 4xx become ``PermanentDeliveryError`` carrying the provider's text.
+
+SendGrid splits display names on commas and semicolons (``"Smith, John"`` is delivered to the
+address ``Smith`` and dropped as invalid, which the Event Webhook then reports as a bounce),
+so names leave here without them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
@@ -26,6 +31,7 @@ from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.message import OutgoingMail, Recipient, values_for
 
 MAX_PERSONALIZATIONS = 1000
+_NAME_SEPARATORS = re.compile(r"[,;]+")
 _ERROR_TEXT_LIMIT = 2000
 
 
@@ -78,11 +84,17 @@ def map_http_error(exc: HTTPError) -> TransientDeliveryError | PermanentDelivery
     return PermanentDeliveryError(text, status)
 
 
+def display_name(name: str) -> str:
+    """``name`` without the commas and semicolons SendGrid would read as address separators."""
+    return " ".join(_NAME_SEPARATORS.sub(" ", name).split())
+
+
 def personalization(mail: OutgoingMail, recipient: Recipient) -> dict[str, Any]:
     """One reader's entry in ``personalizations``: their links, else the mail's fallbacks."""
     to: dict[str, str] = {"email": recipient.email}
-    if recipient.name:
-        to["name"] = recipient.name
+    name = display_name(recipient.name or "")
+    if name:
+        to["name"] = name
     entry: dict[str, Any] = {"to": [to]}
     values = values_for(mail, recipient)
     if values:
@@ -101,7 +113,7 @@ def request_body(mail: OutgoingMail, recipients: Sequence[Recipient]) -> dict[st
     """The JSON body of one mail/send request (text/plain before text/html)."""
     body: dict[str, Any] = {
         "personalizations": [personalization(mail, r) for r in recipients],
-        "from": {"email": mail.from_email, "name": mail.from_name},
+        "from": {"email": mail.from_email, "name": display_name(mail.from_name)},
         "subject": mail.subject,
         "content": [
             {"type": "text/plain", "value": mail.text},

@@ -3,8 +3,9 @@
 ``SMTP_URL`` chooses the security and the login: ``smtp://host:25`` (plain),
 ``smtp+starttls://user:pass@host:587`` (STARTTLS, required) or ``smtps://user:pass@host:465``
 (implicit TLS). Errors are mapped at this boundary: 4xx replies, timeouts and dropped
-connections are transient; 5xx replies and failed logins are permanent. A single refused
-reader does not fail the batch for everyone else.
+connections are transient; 5xx replies and failed logins are permanent. A reader refused with
+a 5xx is reported and the others still go out; a transient failure mid-batch says how many
+readers were already accepted (``BatchInterrupted``), so a retry does not mail them twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.message import OutgoingMail, Recipient, build_mime
+from digest.transports.base import BatchInterrupted, Refusals
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,16 @@ def _mapped(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
     return TransientDeliveryError(f"SMTP connection failed: {exc!r}")
 
 
+def _interrupted(error: TransientDeliveryError | PermanentDeliveryError, done: int,
+                 total: int) -> TransientDeliveryError | PermanentDeliveryError:
+    """Say how far the batch got, so a retry resumes after the readers already accepted."""
+    if isinstance(error, PermanentDeliveryError):
+        return PermanentDeliveryError(f"{error} (after {done} of {total} readers)", error.status)
+    if not done:
+        return error
+    return BatchInterrupted(str(error), error.status, error.retry_after, accepted=done)
+
+
 class SmtpTransport:
     """Opens one SMTP connection per batch and sends each reader's message through it."""
 
@@ -107,28 +119,42 @@ class SmtpTransport:
             conn.login(cfg.username, cfg.password or "")
         return conn
 
-    def send_batch(self, mail: OutgoingMail, recipients: Sequence[Recipient]) -> None:
-        """Send every reader's message over one connection."""
+    def send_batch(self, mail: OutgoingMail, recipients: Sequence[Recipient]) -> Refusals:
+        """Send every reader's message over one connection; returns the refused readers."""
         if not recipients:
-            return
+            return []
         domain = mail.from_email.rpartition("@")[2] or self.domain
         try:
             conn = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
             raise _mapped(exc) from exc
+        refused: list[str] = []
         try:
-            for recipient in recipients:
+            for done, recipient in enumerate(recipients):
                 try:
-                    conn.send_message(build_mime(mail, recipient, domain))
-                except smtplib.SMTPRecipientsRefused as exc:
-                    log.warning("SMTP refused %s: %s", recipient.email, exc.recipients)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _mapped(exc) from exc
+                    self._send_one(conn, mail, recipient, domain, refused)
+                except (smtplib.SMTPException, OSError) as exc:
+                    raise _interrupted(_mapped(exc), done, len(recipients)) from exc
         finally:
             try:
                 conn.quit()
             except (smtplib.SMTPException, OSError):
                 conn.close()
+        return refused
+
+    @staticmethod
+    def _send_one(conn: smtplib.SMTP, mail: OutgoingMail, recipient: Recipient, domain: str,
+                  refused: list[str]) -> None:
+        """One reader; a permanent refusal of this reader alone is noted, not raised."""
+        try:
+            conn.send_message(build_mime(mail, recipient, domain))
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()), (550, b""))
+            if 400 <= code < 500:  # try this reader again later, with the rest after them
+                raise smtplib.SMTPResponseException(code, reply) from exc
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            log.warning("SMTP refused %s: %s %s", recipient.email, code, text)
+            refused.append(f"{recipient.email}: SMTP {code} {text}")
 
     def close(self) -> None:
         """Nothing to release between batches."""

@@ -176,3 +176,170 @@ def test_live_claim_is_not_sent_twice(sqlite_app, transport) -> None:
     assert send_batch(sqlite_app, batch_id).status == "skipped"
     assert reconcile(sqlite_app).redriven == []
     assert len(transport.recipients) == 2
+
+
+class StrictTransport:
+    """Like SendGrid: a request over ``max_batch`` recipients is refused outright."""
+
+    def __init__(self, inner, max_batch: int = 1000) -> None:
+        self.inner, self.max_batch = inner, max_batch
+
+    def send_batch(self, mail, recipients):
+        if len(recipients) > self.max_batch:
+            raise PermanentDeliveryError(f"{len(recipients)} recipients exceed {self.max_batch}")
+        return self.inner.send_batch(mail, recipients)
+
+    def close(self) -> None:
+        pass
+
+
+def test_reader_confirming_mid_send_does_not_overflow_a_batch(sqlite_app, transport) -> None:
+    from digest.models import Subscriber, SubscriberStatus
+
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 5)
+    add_readers(sqlite_app, 1, start=5, status=SubscriberStatus.PENDING)
+    add_readers(sqlite_app, 4, start=6)
+    strict = StrictTransport(transport, max_batch=9)
+    sqlite_app.transport = lambda: strict  # type: ignore[method-assign]
+    result = send_digest(sqlite_app, queue=True, dispatch=lambda ids: None)
+    assert result.batches == 1 and result.recipients == 9
+    with transaction(sqlite_app.sessions) as s:  # reader5 confirms while the batch waits
+        s.execute(update(Subscriber).where(Subscriber.email == "reader5@example.org")
+                  .values(status=SubscriberStatus.ACTIVE))
+    outcome = send_batch(sqlite_app, f"{result.edition_id}-1", transport=strict)
+    assert outcome.status == "sent"
+    assert sorted(transport.recipients) == sorted(f"reader{i}@example.org" for i in range(10))
+    assert all(len(r) <= 9 for _, r in transport.sent)
+
+
+def test_partial_batch_is_resumed_not_resent(sqlite_app, transport) -> None:
+    from digest.transports.base import BatchInterrupted
+
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 5)
+
+    class DropsAfterTwo:
+        max_batch = 1000
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send_batch(self, mail, recipients):
+            self.calls += 1
+            if self.calls == 1:  # the server accepted two readers, then went away
+                transport.send_batch(mail, recipients[:2])
+                raise BatchInterrupted("SMTP connection lost", accepted=2)
+            return transport.send_batch(mail, recipients)
+
+        def close(self) -> None:
+            pass
+
+    flaky = DropsAfterTwo()
+    sqlite_app.transport = lambda: flaky  # type: ignore[method-assign]
+    result = send_digest(sqlite_app)
+    assert result.status == "sent"
+    assert sorted(transport.recipients) == [f"reader{i}@example.org" for i in range(5)]
+
+
+def test_refused_readers_are_recorded_and_shown(sqlite_app, transport) -> None:
+    from digest.stats import stats
+
+    add_post(sqlite_app)
+    add_readers(sqlite_app, 3)
+
+    class RefusesOne:
+        max_batch = 1000
+
+        def send_batch(self, mail, recipients):
+            transport.send_batch(mail, recipients[1:])
+            return [f"{recipients[0].email}: 550 5.1.1 no such user"]
+
+        def close(self) -> None:
+            pass
+
+    refusing = RefusesOne()
+    sqlite_app.transport = lambda: refusing  # type: ignore[method-assign]
+    result = send_digest(sqlite_app)
+    assert result.status == "sent"
+    (batch,) = _batches(sqlite_app)
+    assert batch.status is BatchStatus.SENT and "no such user" in (batch.error or "")
+    assert any("no such user" in e for e in stats(sqlite_app).editions[0].errors)
+
+
+def test_unexpected_transport_error_does_not_leave_batch_stuck(tmp_path, transport) -> None:
+    from digest import schema
+    from digest.wiring import build
+    from tests.conftest import make_settings
+
+    app = build(make_settings(tmp_path, max_send_attempts=2), lambda: transport)
+    schema.upgrade(app.engine)
+    add_post(app)
+    add_readers(app, 1)
+    transport.fail_with = [RuntimeError("unmapped library error")] * 2
+    result = send_digest(app)
+    assert result.failed == 1 and result.status == "failed"
+    (batch,) = _batches(app)
+    assert batch.status is BatchStatus.FAILED and "unmapped library error" in (batch.error or "")
+
+
+def _edition_posts(app, edition_id: int) -> list[int]:
+    with app.sessions() as s:
+        return sorted(s.get(Edition, edition_id).post_ids)
+
+
+def test_posts_of_a_failed_edition_go_in_the_next_one(app, transport) -> None:
+    week = timedelta(days=7)
+    monday = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # 09:00 Istanbul
+    add_readers(app, 2)
+    add_post(app, "One", first_seen=monday - timedelta(days=1))
+    send_digest(app, now=monday)
+    two = add_post(app, "Two", first_seen=monday + timedelta(days=1))
+    transport.fail_with = [PermanentDeliveryError("SendGrid 401: bad key", 401)]
+    assert send_digest(app, now=monday + week).status == "failed"
+    three = add_post(app, "Three", first_seen=monday + week + timedelta(days=1))
+    third = send_digest(app, now=monday + 2 * week)
+    assert third.status == "sent"
+    assert _edition_posts(app, third.edition_id) == [two, three]
+
+
+def test_post_committed_during_a_claim_is_in_the_next_edition(app, transport) -> None:
+    monday = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    add_readers(app, 1)
+    add_post(app, "One", first_seen=monday - timedelta(days=1))
+    first = send_digest(app, now=monday)
+    # A poll that stamped its post a moment before the claim committed it just after.
+    late = add_post(app, "Late", first_seen=monday - timedelta(seconds=2))
+    second = send_digest(app, now=monday + timedelta(days=7))
+    assert second.status == "sent" and _edition_posts(app, second.edition_id) == [late]
+    assert late not in _edition_posts(app, first.edition_id)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # needs concurrent writers
+def test_concurrent_instant_claims_cannot_send_a_post_twice(app, transport) -> None:
+    import threading
+
+    from digest.editions import claim_edition
+
+    add_readers(app, 1, cadence=Cadence.INSTANT)
+    add_post(app, "One")
+    outcome: list[object] = []
+
+    def second_beat() -> None:
+        try:
+            outcome.append(claim_edition(app, Cadence.INSTANT))
+        except AlreadySentError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=second_beat)
+
+    def plan(session, edition) -> None:
+        # While this claim is uncommitted, a poll stores a post and a second beat claims.
+        add_post(app, "Two")
+        thread.start()
+        thread.join(1.5)
+
+    first = claim_edition(app, Cadence.INSTANT, plan=plan)
+    thread.join(10)
+    assert first is not None and first.post_ids
+    assert len(outcome) == 1 and isinstance(outcome[0], AlreadySentError)

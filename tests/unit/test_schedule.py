@@ -61,7 +61,8 @@ def test_daily_and_instant_periods() -> None:
     tz = ZoneInfo("Europe/Istanbul")
     late = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 01:30 next day in Istanbul
     assert daily_period(tz, late).key == "daily:2026-03-30"
-    assert period_for(Cadence.INSTANT, MONDAY_8, tz, late, newest_post_id=42).key == "instant:42"
+    assert period_for(Cadence.INSTANT, MONDAY_8, tz, late,
+                      after_edition_id=42).key == "instant:after:42"
 
 
 def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:

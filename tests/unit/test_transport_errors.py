@@ -87,3 +87,71 @@ def test_smtp_sends_each_reader_over_one_connection() -> None:
     finally:
         controller.stop()
     assert received == [["a@example.org"], ["b@example.org"]]
+
+
+def test_sendgrid_names_drop_commas_and_semicolons() -> None:
+    from digest.transports.sendgrid import request_body
+
+    mail = OutgoingMail("s", "<p>h</p>", "t", "a@example.org", "Opinion, Weekly; Digest")
+    body = request_body(mail, [Recipient("r@example.org", "Smith, John; Jr.")])
+    name = body["personalizations"][0]["to"][0]["name"]
+    assert "," not in name and ";" not in name and "Smith" in name and "John" in name
+    assert "," not in body["from"]["name"] and ";" not in body["from"]["name"]
+
+
+def _smtp_server(handler):
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = aiosmtpd.Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port
+
+
+def test_smtp_refused_reader_is_reported_and_others_sent() -> None:
+    received: list[str] = []
+
+    class Handler:
+        async def handle_RCPT(self, server, session, envelope, address, options):
+            if address.startswith("gone@"):
+                return "550 5.1.1 no such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            received.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    controller, port = _smtp_server(Handler())
+    try:
+        refused = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+            MAIL, [Recipient("a@example.org"), Recipient("gone@example.org"),
+                   Recipient("b@example.org")])
+    finally:
+        controller.stop()
+    assert received == ["a@example.org", "b@example.org"]
+    assert refused and "gone@example.org" in refused[0] and "no such user" in refused[0]
+
+
+def test_smtp_transient_failure_mid_batch_reports_progress() -> None:
+    from digest.transports.base import BatchInterrupted
+
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            if len(received) == 2:
+                return "451 4.3.0 try again later"
+            received.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    controller, port = _smtp_server(Handler())
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+                MAIL, [Recipient(f"r{i}@example.org") for i in range(4)])
+    finally:
+        controller.stop()
+    assert info.value.accepted == 2 and received == ["r0@example.org", "r1@example.org"]
+    assert isinstance(info.value, TransientDeliveryError)

@@ -130,3 +130,13 @@ def test_admin_routes(web) -> None:
     report = client.get("/admin/stats", headers=auth).json()
     assert report["subscribers"] == {"active": 3}
     assert report["editions"][0]["pending"] == 1
+
+
+def test_long_event_id_replay_is_a_duplicate(web) -> None:
+    _app, client = web
+    long_id = "x" * 150
+    body, headers = _signed([{"sg_event_id": long_id, "event": "open", "edition_id": "1"}])
+    assert client.post("/webhooks/sendgrid", content=body, headers=headers).json() == {
+        "applied": 1, "duplicates": 0}
+    replay = client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert replay.status_code == 200 and replay.json() == {"applied": 0, "duplicates": 1}
