@@ -22,7 +22,7 @@ from digest.errors import FeedFetchError, FeedGoneError
 
 __all__ = ["USER_AGENT", "FetchResult", "fetch_feed", "is_local", "local_path"]
 
-USER_AGENT = f"digest/{__version__} (+https://github.com/diplomaticopinion/digest; feed digest)"
+USER_AGENT = f"digest/{__version__} (self-hosted newsletter digest; python-httpx)"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"

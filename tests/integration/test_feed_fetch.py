@@ -38,7 +38,7 @@ def test_user_agent_names_the_project(server: FeedServer, client: httpx.Client) 
     server.set("/feed/", BODY)
     _fetch(server.url("/feed/"), client)
     agent = server.hits[0].headers["User-Agent"]
-    assert agent == USER_AGENT and agent.startswith(f"digest/{__version__} (+https://")
+    assert agent == USER_AGENT and agent.startswith(f"digest/{__version__} (")
 
 
 def test_conditional_get_returns_304_with_no_body(server: FeedServer, client: httpx.Client) -> None:
