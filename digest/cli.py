@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from digest.errors import DigestError
-from digest.models import Cadence
+from digest.models import Cadence, SubscriberStatus
 from digest.wiring import App, build
 
 P = ParamSpec("P")
@@ -200,6 +200,9 @@ def subscribers_add(
     """Add readers; addresses added by the operator are active at once."""
     from digest.subscribers import add
 
+    if name is not None and len(emails) > 1:
+        raise typer.BadParameter("--name goes with one address only; add the others "
+                                 "separately", param_hint="--name")
     app = _app()
     for email in emails:
         sub = add(app, email, name=name)
@@ -209,8 +212,8 @@ def subscribers_add(
 @subscribers_cli.command("list")
 @_errors_to_exit
 def subscribers_list(
-    status: Annotated[str | None, typer.Option(help="Only this status (active, pending, "
-                                               "unsubscribed, bounced, ...).")] = None,
+    status: Annotated[SubscriberStatus | None, typer.Option(help="Only readers with this "
+                                                            "status.")] = None,
 ) -> None:
     """List readers with their status, cadence and sign-up date."""
     from digest.subscribers import list_subscribers

@@ -106,6 +106,22 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone: {value!r}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = ("expected sqlite:///path/to/digest.db or "
+                    "postgresql+psycopg://user:password@host:5432/dbname")
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL; {expected}") from exc
+        if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError(f"unsupported database driver {url.drivername!r}; {expected}")
+        return value
+
     @field_validator("base_url", "sendgrid_host")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -241,9 +241,10 @@ def _skip_reason(feed: Feed, now: datetime) -> str | None:
     if feed.status == FeedStatus.GONE:
         return f"disabled: {feed.last_error or 'the server answered 410 Gone'}"
     if feed.next_poll_at is not None and feed.next_poll_at > now:
+        last = (feed.last_error or "unknown").removeprefix(f"{feed.url}: ")  # URL is shown once
         return (
             f"backing off after {feed.consecutive_failures} failure(s) "
-            f"(last: {feed.last_error}); next try after {feed.next_poll_at:%Y-%m-%d %H:%M} UTC"
+            f"(last: {last}); next try after {feed.next_poll_at:%Y-%m-%d %H:%M} UTC"
         )
     return None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -242,6 +242,8 @@ def _date_range(
     if start is None or end is None:
         return ""
     first, last = (d.astimezone(tz) if d.tzinfo else d for d in (start, end))
+    if last > first and last.time() == time(0):
+        last -= timedelta(microseconds=1)  # a period ending at midnight ends the day before
     if first.date() >= last.date():
         return _format_day(last)
     if (first.year, first.month) == (last.year, last.month):

@@ -7,6 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from digest.errors import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -19,7 +22,20 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; harmless to run again."""
+    """Bring the schema to the newest migration; harmless to run again.
+
+    A database that cannot be reached stops with a ConfigError naming DIGEST_DATABASE_URL
+    (password hidden) and the server's own reason, instead of a driver traceback.
+    """
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        shown = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"DIGEST_DATABASE_URL: cannot open the database {shown}: {reason}"
+        ) from exc
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

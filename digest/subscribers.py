@@ -166,7 +166,9 @@ def subscribe(app: App, email: str, *, ip: str | None, source: str,
     url = links.confirm_url(app.settings, app.tokens, subscriber_id)
     mail = reader_mail.confirmation(app.settings, url)
     try:
-        _send(app, mail, Recipient(email=address, subscriber_id=subscriber_id))
+        # The reader's own links and List-Unsubscribe headers, as on every mail we send:
+        # "Never email me again" must work from the confirmation mail too.
+        _send(app, mail, links.recipient_for(app.settings, app.tokens, subscriber_id, address))
     except DeliveryError:
         log.exception("confirmation mail to subscriber %s failed", subscriber_id)
         with transaction(app.sessions) as session:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from digest import subscribers
 from digest.config import TEMPLATES_DIR
@@ -87,7 +88,9 @@ async def subscribe(request: Request) -> Response:
                          honeypot=fields.get("website", ""), stamp=fields.get("stamp"))
     status, detail, headers = 200, CHECK_INBOX, {}
     try:
-        sign_up(get_app(request), request.app.state.limiter, form)
+        # Off the event loop: it talks to the database, Redis and the mail provider, and a
+        # slow provider must not stall every other request.
+        await run_in_threadpool(sign_up, get_app(request), request.app.state.limiter, form)
     except InvalidEmailError as exc:
         status, detail = 422, str(exc)
     except RateLimitedError as exc:
@@ -113,9 +116,12 @@ def confirm_page(request: Request, token: str) -> HTMLResponse:
 def confirm(request: Request, token: str) -> HTMLResponse:
     """Make the sign-up active and send the welcome mail."""
     try:
-        subscribers.confirm(get_app(request), token)
+        confirmed_now = subscribers.confirm(get_app(request), token)
     except InvalidTokenError as exc:
         return _bad_link(request, exc)
+    if not confirmed_now:  # pressed twice, or an old link: no second welcome mail is sent
+        return _message(request, "You are subscribed",
+                        "Your subscription was already confirmed; nothing more to do.")
     return _message(request, "You are subscribed",
                     "Thank you. A welcome email is on its way.")
 
@@ -163,15 +169,20 @@ async def preferences(request: Request, token: str) -> Response:
     action = str(form.get("action", "save"))
     try:
         if action == "download":
-            data = subscribers.export_my_data(app, token)
+            data = await run_in_threadpool(subscribers.export_my_data, app, token)
             return JSONResponse(data, headers={
                 "Content-Disposition": 'attachment; filename="my-subscription-data.json"'})
         if action == "delete":
-            subscribers.delete_me(app, token)
+            if form.get("sure") is None:  # the page's checkbox; never delete without it
+                return _preferences_page(
+                    request, token, 422,
+                    error="Tick “Yes, delete everything about me” to delete your data.")
+            await run_in_threadpool(subscribers.delete_me, app, token)
             return _message(request, "Your data is deleted",
                             "We erased your address and everything about you.")
-        subscribers.update_preferences(app, token, str(form.get("cadence", Cadence.WEEKLY)),
-                                       paused=form.get("paused") is not None)
+        await run_in_threadpool(subscribers.update_preferences, app, token,
+                                str(form.get("cadence", Cadence.WEEKLY)),
+                                paused=form.get("paused") is not None)
     except InvalidTokenError as exc:
         return _bad_link(request, exc)
     except SubscriberError as exc:

@@ -171,3 +171,28 @@ def _stored_summary(db: Path) -> str:
         (summary,) = conn.execute("SELECT summary FROM posts WHERE title = ?",
                                   (LEAD_TITLE,)).fetchone()
     return " ".join(str(summary).split())
+
+
+def test_subscribers_list_refuses_an_unknown_status_without_a_traceback(
+        env: dict[str, str]) -> None:
+    result = runner.invoke(cli, ["subscribers", "list", "--status", "bogus"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "pending" in result.output and "active" in result.output  # says what is allowed
+    ok = runner.invoke(cli, ["subscribers", "list", "--status", "active"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_one_name_is_not_given_to_several_addresses(env: dict[str, str]) -> None:
+    result = runner.invoke(cli, ["subscribers", "add", "a@example.com", "b@example.com",
+                                 "--name", "Carol"])
+    assert result.exit_code == 2 and "--name" in result.output
+    assert "a@example.com" not in runner.invoke(cli, ["subscribers", "list"]).output
+
+
+def test_an_unreachable_database_is_one_clear_line(env: dict[str, str], monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x")
+    result = runner.invoke(cli, ["init"])
+    assert result.exit_code == 1
+    assert "DIGEST_DATABASE_URL" in result.output and "s3cret" not in result.output
+    assert "Traceback" not in result.output

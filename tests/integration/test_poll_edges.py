@@ -99,6 +99,7 @@ def test_500_is_counted_backed_off_and_recovered(sqlite_app: App, server: FeedSe
 
     skipped = _poll(sqlite_app, server, NOW + timedelta(minutes=5))
     assert skipped.outcome == "skipped" and "backing off" in skipped.describe()
+    assert skipped.describe().count(skipped.url) == 1  # the URL once, not again in "last:"
     assert len(server.hits) == 1
 
     _poll(sqlite_app, server, feed.next_poll_at + timedelta(seconds=1))

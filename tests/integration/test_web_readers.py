@@ -277,3 +277,63 @@ def test_cors_allows_only_the_blog(client):
     other = client.options("/subscribe", headers={"Origin": "https://evil.example",
                                                   "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_confirming_twice_does_not_promise_a_second_welcome(client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    path = "/confirm/" + CONFIRM.search(transport.sent[0][0].text).group(1)
+    first = client.post(path)
+    assert "welcome email is on its way" in first.text
+    again = client.post(path)
+    assert again.status_code == 200
+    assert "already confirmed" in again.text and "on its way" not in again.text
+    assert len(transport.sent) == 2  # the confirmation and one welcome
+
+
+def test_delete_me_needs_the_checkbox(client, sqlite_app):
+    add(sqlite_app, "r@example.org")
+    token = sqlite_app.tokens.make(Purpose.PREFERENCES, _row(sqlite_app, "r@example.org").id)
+    r = client.post(f"/preferences/{token}", data={"action": "delete"})
+    assert r.status_code == 422 and "Yes, delete everything about me" in r.text
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.ACTIVE
+    r = client.post(f"/preferences/{token}", data={"action": "delete", "sure": "1"})
+    assert r.status_code == 200
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.DELETED
+
+
+def test_a_slow_mail_provider_does_not_stall_other_requests(sqlite_app, limiter):
+    """Sign-up sends the confirmation mail; that must not block the event loop."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    entered = threading.Event()
+
+    class SlowTransport:
+        def send_batch(self, mail, recipients):
+            entered.set()
+            time.sleep(1.5)
+
+        def close(self):
+            pass
+
+    sqlite_app.transport_factory = SlowTransport
+    api = create_app(sqlite_app, limiter=limiter)
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
+                                     base_url="http://test") as http:
+            started = time.monotonic()
+            signup = asyncio.create_task(
+                http.post("/subscribe", json={"email": "slow@example.org"}))
+            while not entered.is_set() and time.monotonic() - started < 5:
+                await asyncio.sleep(0.01)
+            health = await http.get("/healthz")
+            waited = time.monotonic() - started
+            assert (await signup).status_code == 200
+            return health.status_code, waited
+
+    status, waited = asyncio.run(scenario())
+    assert entered.is_set() and status == 200
+    assert waited < 1.0, f"/healthz waited {waited:.1f} s behind a slow mail provider"

@@ -62,3 +62,22 @@ def test_invalid_setting_names_itself(monkeypatch: pytest.MonkeyPatch, key, valu
 def test_empty_admin_token_means_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_ADMIN_TOKEN", "")
     assert Settings().admin_token is None
+
+
+@pytest.mark.parametrize("value", ["foo", "mysql://u@h/db", "postgresql://u@h/db"])
+def test_unusable_database_url_names_the_setting(monkeypatch: pytest.MonkeyPatch,
+                                                 value: str) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", value)
+    with pytest.raises(ConfigError, match="DIGEST_DATABASE_URL") as caught:
+        load_settings()
+    assert "postgresql+psycopg://" in str(caught.value)  # says what would work
+
+
+def test_unreachable_database_names_the_setting_and_hides_the_password() -> None:
+    from digest import schema
+    from digest.db import make_engine
+
+    engine = make_engine("postgresql+psycopg://u:s3cret@127.0.0.1:1/nothing")
+    with pytest.raises(ConfigError, match="DIGEST_DATABASE_URL") as caught:
+        schema.upgrade(engine)
+    assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)

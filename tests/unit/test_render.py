@@ -229,3 +229,14 @@ def test_welcome_mail_with_and_without_the_latest_digest(settings) -> None:
     assert "Talks between Russia" in full.text
     assert ARCHIVE_PLACEHOLDER not in full.html + full.text
     assert full.text.count("Unsubscribe:") == 1
+
+
+def test_a_daily_period_ending_at_midnight_is_one_day(settings) -> None:
+    """daily_period() ends at the next local midnight (exclusive): show one day, not two."""
+    from zoneinfo import ZoneInfo
+
+    ist = ZoneInfo("Europe/Istanbul")
+    start, end = datetime(2026, 11, 28, tzinfo=ist), datetime(2026, 11, 29, tzinfo=ist)
+    text = render_digest(settings, sample_sections(1), period_start=start, period_end=end).text
+    assert "New posts, 28 November 2026" in text
+    assert "28–29 November" not in text

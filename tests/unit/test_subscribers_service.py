@@ -52,10 +52,24 @@ def test_new_address_becomes_pending_with_one_confirmation(app, transport):
     assert (sub.consent_ip, sub.consent_source) == ("203.0.113.9", "web")
     assert sub.consent_at is not None
     assert transport.recipients == ["Reader@example.org"]
-    mail, recipients = transport.sent[0]
+    mail, _ = transport.sent[0]
     assert "confirm" in mail.subject.lower()
-    assert "List-Unsubscribe" not in {**mail.headers, **recipients[0].headers}
     assert CONFIRM.search(mail.html) and CONFIRM.search(mail.text)
+
+
+def test_confirmation_mail_carries_a_working_unsubscribe(app, transport):
+    """Issue 4: List-Unsubscribe on the confirmation mail too, and "Never email me again"
+    must be the reader's own one-click link, not the signup page."""
+    svc.subscribe(app, "r@example.org", ip=None, source="web")
+    mail, recipients = transport.sent[0]
+    raw = build_mime(mail, recipients[0], "news.example.org")
+    assert raw["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    target = raw["List-Unsubscribe"].strip().strip("<>")
+    assert target.startswith("https://news.example.org/unsubscribe/")
+    text = raw.get_body(("plain",)).get_content()
+    assert f"Never email me again: {target}" in text
+    svc.unsubscribe(app, target.rsplit("/", 1)[1])
+    assert _row(app, "r@example.org").status is SubscriberStatus.UNSUBSCRIBED
 
 
 def test_resending_is_throttled(app, transport):
