@@ -47,12 +47,14 @@ from digest.models import (
 from digest.render import RenderedEdition
 from digest.retry import backoff
 from digest.signing import RecipientFactory
+from digest.subscribers import email_hash, normalise
 from digest.transports.base import BatchInterrupted, Transport
 from digest.wiring import App
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Sequence[str]], None]
+NO_READERS = "no confirmed readers for this cadence yet; the posts wait for the next digest"
 Progress = Callable[[int, int], None]
 _sleep = time.sleep  # tests replace this to keep retries instant
 
@@ -87,10 +89,16 @@ class SendResult:
 
     def describe(self) -> str:
         """One or two lines for the operator."""
+        if self.status == "test":
+            return self.reason or "test copy sent"
         edition = f"edition {self.edition_id}: " if self.edition_id is not None else ""
         line = f"{edition}{self.status}"
-        if self.status in ("dry-run", "queued", "sent", "failed", "sending"):
-            line += (f" - {self.recipients} readers in {self.batches} batches"
+        if self.status == "dry-run" and self.batches:
+            line += f": would send to {self.recipients} readers in {self.batches} batches"
+        elif self.status == "dry-run":
+            line += f": nothing would be sent ({self.recipients} readers waiting)"
+        elif self.status in ("queued", "sent", "failed", "sending"):
+            line += (f": {self.recipients} readers in {self.batches} batches"
                      f" ({self.sent} sent, {self.failed} failed)")
         if self.reason:
             line += f"\n{self.reason}"
@@ -176,8 +184,10 @@ def plan_batches(session: Session, edition: Edition, batch_size: int) -> list[st
     edition.batch_count = len(rows)
     edition.recipient_count = sum(r[2] for r in ranges)
     if not rows:
-        edition.status = EditionStatus.SENT
-        edition.reason = "no readers to send to"
+        # Like "no new posts": nothing is sent, the posts stay new for the next digest, and
+        # the EMPTY claim does not block a real send once readers have confirmed.
+        edition.status = EditionStatus.EMPTY
+        edition.reason = NO_READERS
         edition.finished_at = datetime.now(UTC)
     return [str(r["id"]) for r in rows]
 
@@ -414,6 +424,9 @@ def send_digest(
         return send_test_copy(app, to, cadence=cadence, now=now)
     if dry_run:
         return _dry_run(app, cadence, now)
+    with app.sessions() as session:
+        if count_recipients(session, cadence) == 0:
+            return SendResult(None, EditionStatus.EMPTY.value, NO_READERS, 0, 0, 0, 0)
     transport = app.transport()
     size = max(1, min(app.settings.batch_size, transport.max_batch))
     batch_ids: list[str] = []
@@ -456,22 +469,27 @@ def _dry_run(app: App, cadence: Cadence, now: datetime | None) -> SendResult:
     with app.sessions() as session:
         upcoming = draft(session, app.settings, cadence, now)
         if upcoming.posts:
-            render_posts(session, app.settings, upcoming.posts, upcoming.period)
+            render_posts(session, app.settings, upcoming.posts)
         readers = count_recipients(session, cadence)
     size = max(1, app.settings.batch_size)
     reason = (f"{len(upcoming.posts)} new posts for {upcoming.period.key}" if upcoming.posts
               else upcoming.reason)
     batches = -(-readers // size) if upcoming.posts else 0
-    return SendResult(None, "dry-run", reason, readers if upcoming.posts else 0, batches, 0, 0)
+    return SendResult(None, "dry-run", reason, readers, batches, 0, 0)
 
 
 def send_test_copy(app: App, to: str, *, cadence: Cadence = Cadence.WEEKLY,
                    now: datetime | None = None) -> SendResult:
-    """Send one copy of the next digest (or the last one, if nothing is new) to ``to``."""
+    """Send one copy of the next digest (or the last one, if nothing is new) to ``to``.
+
+    A reader gets their own links; any other address gets the generic ones (the sign-up
+    page), never a token that belongs to nobody.
+    """
+    to = normalise(to)
     with app.sessions() as session:
         upcoming = draft(session, app.settings, cadence, now)
         if upcoming.posts:
-            rendered = render_posts(session, app.settings, upcoming.posts, upcoming.period)
+            rendered = render_posts(session, app.settings, upcoming.posts)
             edition = Edition(id=0, subject=rendered.subject, html=rendered.html,
                               text=rendered.text, post_ids=[p.id for p in upcoming.posts])
         else:
@@ -480,10 +498,12 @@ def send_test_copy(app: App, to: str, *, cadence: Cadence = Cadence.WEEKLY,
                 return SendResult(None, EditionStatus.EMPTY.value, upcoming.reason, 0, 0, 0, 0)
             session.expunge(last)
             edition = last
-        reader = session.execute(select(Subscriber.id).where(Subscriber.email == to)).scalar()
+        reader = session.execute(
+            select(Subscriber.id).where(Subscriber.email_hash == email_hash(to))).scalar()
     mail = outgoing_mail(app.settings, edition)
     mail = dataclasses.replace(mail, subject=f"[Test] {mail.subject}")
-    recipient: Recipient = recipient_for(app.settings, app.tokens, int(reader or 0), to)
+    recipient = (Recipient(to) if reader is None
+                 else recipient_for(app.settings, app.tokens, int(reader), to))
     transport = app.transport()
     try:
         transport.send_batch(mail, [recipient])

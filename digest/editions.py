@@ -104,15 +104,17 @@ def draft(session: Session, settings: Settings, cadence: Cadence,
     return Draft(period, posts, since)
 
 
-def render_posts(session: Session, settings: Settings, posts: Sequence[Post], period: Period,
+def render_posts(session: Session, settings: Settings, posts: Sequence[Post],
                  edition_id: int | None = None) -> RenderedEdition:
-    """Render ``posts`` once (placeholders left for each reader's links)."""
+    """Render ``posts`` once (placeholders left for each reader's links).
+
+    The date line spans the posts' own publication dates, not the schedule's period: a digest
+    sent by hand mid-week holds everything since the last one, which no period label fits.
+    """
     feeds = list(session.scalars(select(Feed).order_by(Feed.id)))
     return render_digest(
         settings,
         sections_for(list(posts), feeds),
-        period_start=period.start,
-        period_end=period.end,
         archive_url=archive_url(settings, edition_id) if edition_id else None,
     )
 
@@ -124,7 +126,7 @@ def preview(app: App, cadence: Cadence = Cadence.WEEKLY,
         upcoming = draft(session, app.settings, cadence, now)
         if not upcoming.posts:
             return None
-        return render_posts(session, app.settings, upcoming.posts, upcoming.period)
+        return render_posts(session, app.settings, upcoming.posts)
 
 
 def _forced_posts(session: Session, key: str) -> list[Post] | None:
@@ -171,7 +173,7 @@ def _claim(
     session.add(edition)
     session.flush()  # the unique key is checked here
     if posts:
-        rendered = render_posts(session, settings, posts, period, edition.id)
+        rendered = render_posts(session, settings, posts, edition.id)
         edition.subject, edition.html, edition.text = rendered.subject, rendered.html, rendered.text
         if plan is not None:
             plan(session, edition)

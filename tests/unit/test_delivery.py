@@ -343,3 +343,43 @@ def test_concurrent_instant_claims_cannot_send_a_post_twice(app, transport) -> N
     thread.join(10)
     assert first is not None and first.post_ids
     assert len(outcome) == 1 and isinstance(outcome[0], AlreadySentError)
+
+
+def test_sending_before_anyone_confirmed_keeps_the_posts_for_later(app, transport) -> None:
+    waiting = add_post(app, "Waiting")
+    early = send_digest(app)
+    assert early.status == "empty" and "no confirmed readers" in (early.reason or "")
+    assert transport.sent == []
+    add_readers(app, 2)
+    later = send_digest(app)
+    assert later.status == "sent" and later.recipients == 2
+    assert _edition_posts(app, later.edition_id) == [waiting]
+    assert len(transport.recipients) == 2
+
+
+def test_test_copy_checks_the_address_and_gives_strangers_no_token(app, transport) -> None:
+    from digest.errors import InvalidEmailError
+
+    add_post(app)
+    with pytest.raises(InvalidEmailError):
+        send_digest(app, to="not an address")
+    assert transport.sent == []
+    result = send_digest(app, to="Editor@Example.org")
+    assert result.describe() == "test copy sent to Editor@example.org"
+    mail, [recipient] = transport.sent[0]
+    assert recipient.substitutions == {} and "List-Unsubscribe" not in recipient.headers
+    assert "/unsubscribe/" not in mail.html.replace("[%unsubscribe_url%]", "")
+
+
+def test_date_line_tells_when_the_posts_appeared_not_the_schedule_week(app, transport) -> None:
+    from digest.models import Post
+
+    friday = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a manual send after Monday's digest
+    post_id = add_post(app, "Midweek", first_seen=friday - timedelta(hours=1))
+    with transaction(app.sessions) as s:
+        s.get(Post, post_id).published_at = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    add_readers(app, 1)
+    send_digest(app, now=friday)
+    mail, _ = transport.sent[0]
+    assert "5 March 2026" in mail.text
+    assert "23 February" not in mail.text and "2 March" not in mail.text
