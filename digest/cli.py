@@ -66,8 +66,18 @@ CadenceOpt = Annotated[
 @_errors_to_exit
 def init() -> None:
     """Create the database or migrate it to the newest schema (safe to run again)."""
-    app = _app()
-    out.print(f"database ready: {app.engine.url.render_as_string(hide_password=True)}")
+    from digest import schema
+
+    app = build()
+    before, after = schema.upgrade(app.engine)
+    where = app.engine.url.render_as_string(hide_password=True)
+    if before is None:
+        out.print(f"database created at schema {after}: {where}", highlight=False)
+    elif before != after:
+        out.print(f"database migrated from schema {before} to {after}: {where}",
+                  highlight=False)
+    else:
+        out.print(f"database already at the newest schema ({after}): {where}", highlight=False)
 
 
 @cli.command()

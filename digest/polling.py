@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from digest.db import transaction
 from digest.errors import FeedError, FeedGoneError
 from digest.feedparse import ParsedEntry, ParsedFeed, parse_feed
-from digest.fetch import USER_AGENT, FetchResult, fetch_feed, is_local
+from digest.fetch import USER_AGENT, FetchResult, fetch_feed, is_local, local_path
 from digest.models import Feed, FeedStatus, utcnow
 from digest.posts import hide_vanished, is_first_poll, known_identities, store_entries
 from digest.wiring import App
@@ -116,6 +116,9 @@ def poll_feed_url(
     """Poll one feed, creating its Feed row on first sight; never raises a FeedError."""
     now = now or utcnow()
     with transaction(app.sessions) as session:
+        unusable = _unusable_new_url(session, url)
+        if unusable is not None:
+            return PollReport(url=url, outcome="failed", error=unusable)
         feed = _feed_for(session, url)
         feed_id, current = feed.id, feed.url
         etag, last_modified = feed.etag, feed.last_modified
@@ -219,6 +222,19 @@ def ingest(
         hidden=hidden,
         warning=parsed.warning,
     )
+
+
+def _unusable_new_url(session: Session, url: str) -> str | None:
+    """Why ``url`` cannot become a feed (a typo must not become a feed that backs off)."""
+    known = session.scalar(
+        select(Feed.id).where(or_(Feed.configured_url == url, Feed.url == url)))
+    if known is not None:
+        return None
+    if not is_local(url):
+        return None if urlsplit(url).netloc else "not a feed URL: the host name is missing"
+    if local_path(url).is_file():
+        return None
+    return "not an http(s) URL or an existing file"
 
 
 def _feed_for(session: Session, url: str) -> Feed:

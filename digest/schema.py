@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -21,8 +22,10 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to the newest migration; harmless to run again.
+
+    Returns the revision before and after (``None`` before means a new database).
 
     A database that cannot be reached stops with a ConfigError naming DIGEST_DATABASE_URL
     (password hidden) and the server's own reason, instead of a driver traceback.
@@ -38,5 +41,8 @@ def upgrade(engine: Engine) -> None:
         ) from exc
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    return before, after

@@ -29,7 +29,8 @@ router = APIRouter()
 admin = [Depends(require_admin)]
 
 
-@router.get("/admin/preview", response_class=HTMLResponse, dependencies=admin)
+@router.get("/admin/preview", response_class=HTMLResponse, dependencies=admin,
+            summary="The next digest as it would be sent now")
 def admin_preview(cadence: Cadence = Cadence.WEEKLY, app: App = Depends(get_app)) -> HTMLResponse:
     """The next digest's HTML, as a reader would see it (nothing is claimed)."""
     rendered = preview(app, cadence=cadence)
@@ -38,7 +39,8 @@ def admin_preview(cadence: Cadence = Cadence.WEEKLY, app: App = Depends(get_app)
     return HTMLResponse(rendered.html)
 
 
-@router.post("/admin/send", dependencies=admin)
+@router.post("/admin/send", dependencies=admin,
+             summary="Send this period's digest through the workers; returns the edition id")
 def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
                app: App = Depends(get_app)) -> dict[str, Any]:
     """Claim this period's digest and queue it to the workers; progress at /admin/stats."""
@@ -50,13 +52,15 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
     return result.as_dict()
 
 
-@router.get("/admin/stats", dependencies=admin)
+@router.get("/admin/stats", dependencies=admin,
+            summary="Reader counts, recent digests with their batches, feed failures")
 def admin_stats(app: App = Depends(get_app)) -> dict[str, Any]:
     """Reader counts, the last digests with their batches, feed failures."""
     return stats(app).as_dict()
 
 
-@router.post("/webhooks/sendgrid")
+@router.post("/webhooks/sendgrid",
+             summary="SendGrid Event Webhook (signed): bounces and complaints suppress readers")
 async def sendgrid_webhook(request: Request, app: App = Depends(get_app)) -> dict[str, int]:
     """SendGrid's signed Event Webhook (verified over the raw body before anything else)."""
     body = await request.body()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from digest.wiring import App
+
+# Declared as a security scheme so /openapi.json tells clients how to authenticate.
+_bearer = HTTPBearer(auto_error=False, description="DIGEST_ADMIN_TOKEN")
 
 
 def get_app(request: Request) -> App:
@@ -15,16 +19,19 @@ def get_app(request: Request) -> App:
     return app
 
 
-def require_admin(request: Request) -> None:
-    """Admin routes need ``Authorization: Bearer <DIGEST_ADMIN_TOKEN>``, else 401."""
+def require_admin(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
+    """Admin routes need ``Authorization: Bearer <DIGEST_ADMIN_TOKEN>``, else 401.
+
+    The comparison is constant-time; an unset or empty token disables the admin routes.
+    """
     token = get_app(request).settings.admin_token
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
+    given = credentials.credentials.strip() if credentials is not None else ""
     if (
         token is None
         or not token.get_secret_value()
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+        or not hmac.compare_digest(given.encode(), token.get_secret_value().encode())
     ):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -14,7 +14,8 @@ from digest.wiring import App
 router = APIRouter(tags=["websub"])
 
 
-@router.get("/websub/{feed_id}", response_class=Response)
+@router.get("/websub/{feed_id}", response_class=Response,
+            summary="WebSub verification of intent (echoes hub.challenge)")
 def verify(
     feed_id: int,
     app: Annotated[App, Depends(get_app)],
@@ -32,7 +33,8 @@ def verify(
     return Response(answer, media_type="text/plain")
 
 
-@router.post("/websub/{feed_id}", status_code=202, response_class=Response)
+@router.post("/websub/{feed_id}", status_code=202, response_class=Response,
+             summary="WebSub content push (signed with the subscription secret)")
 async def distribute(feed_id: int, request: Request) -> Response:
     """Accept pushed content; it is stored only when the hub's signature is valid."""
     app = get_app(request)

@@ -196,3 +196,10 @@ def test_an_unreachable_database_is_one_clear_line(env: dict[str, str], monkeypa
     assert result.exit_code == 1
     assert "DIGEST_DATABASE_URL" in result.output and "s3cret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_init_says_whether_it_created_or_found_the_schema(env: dict[str, str]) -> None:
+    first = runner.invoke(cli, ["init"])
+    assert first.exit_code == 0 and "created" in first.output
+    again = runner.invoke(cli, ["init"])
+    assert again.exit_code == 0 and "already at the newest schema" in again.output

@@ -349,3 +349,13 @@ def test_poll_feeds_reports_each_configured_feed(sqlite_app: App, server: FeedSe
     assert [r.outcome for r in reports] == ["new", "failed"]
     assert "2 new posts" in reports[0].describe()
     assert "503" in reports[1].describe()
+
+
+@pytest.mark.parametrize("typo", ["htp:/blog.example.org/feed", "not-a-url", "https:/feed"])
+def test_a_typo_is_reported_and_does_not_become_a_feed(sqlite_app: App, typo: str) -> None:
+    report = poll_feed_url(sqlite_app, typo)
+    assert report.outcome == "failed"
+    assert "not an http(s) URL or an existing file" in report.describe() or \
+        "host name is missing" in report.describe()
+    with sqlite_app.sessions() as s:
+        assert s.scalars(select(Feed)).first() is None

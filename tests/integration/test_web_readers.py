@@ -337,3 +337,12 @@ def test_a_slow_mail_provider_does_not_stall_other_requests(sqlite_app, limiter)
     status, waited = asyncio.run(scenario())
     assert entered.is_set() and status == 200
     assert waited < 1.0, f"/healthz waited {waited:.1f} s behind a slow mail provider"
+
+
+def test_openapi_declares_the_admin_bearer_scheme(client):
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert any(s.get("scheme") == "bearer" for s in schemes.values())
+    admin_ops = [op for path, item in spec["paths"].items() if path.startswith("/admin/")
+                 for op in item.values()]
+    assert admin_ops and all(op.get("security") for op in admin_ops)
