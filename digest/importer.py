@@ -7,15 +7,38 @@ an address already in the file or in the database (whatever its status, includin
 deleted reader left behind) is skipped and reported with its line number and the reason.
 Imported readers are active at once (it is the operator's own list) with the consent source
 ``import:<file name>``. Rows are written in bulk, a few thousand per statement.
+
+The reader's consent record is carried over when the file has it (headers are matched
+case-insensitively):
+
+- ``consent_at``: the opt-in time -- Mailchimp ``OPTIN_TIME``; a Jetpack/WordPress.com
+  subscription date (``date_subscribed``, ``date subscribed``, ``subscribed``,
+  ``subscribed on``, ``subscribed_on``, ``subscribed at``, ``subscribed_at``,
+  ``subscription date``, ``subscription_date``, ``subscribe date``); or ``consent_at`` of
+  our own export -- else Mailchimp ``CONFIRM_TIME``, else the import time.
+- ``consent_ip``: Mailchimp ``OPTIN_IP`` (or our ``consent_ip``), else ``CONFIRM_IP``. A value
+  that is not an IP address is dropped.
+- ``confirmed_at``: Mailchimp ``CONFIRM_TIME`` (or our ``confirmed_at``), else the import time.
+
+Dates are read as ISO 8601 (``2021-03-04 10:11:12``, ``2021-03-04``, ``2021-03-04T10:11:12Z``,
+with or without an offset), ``2021/03/04 10:11:12``, ``2021/03/04``, ``March 4, 2021``,
+``Mar 4, 2021`` or ``4 March 2021``; a date without an offset is UTC. A date that cannot be
+read, or that lies after the import, falls back to the import time; it is not an error.
+
+The first row is a header if it names an email column. A first row whose first cell holds an
+``@`` is data: a bare list of addresses without a header. Any other first row is a header
+without an email column, and the whole file is refused (``SubscriberError``) before anything
+is imported.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +58,14 @@ _EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "email_a
 _NAME_HEADERS = ("name", "full name", "display name", "display_name", "fullname")
 _FIRST_HEADERS = ("first name", "first_name", "firstname", "fname")
 _LAST_HEADERS = ("last name", "last_name", "lastname", "lname")
+_OPTIN_HEADERS = ("optin_time", "optin time", "consent_at",
+                  "date_subscribed", "date subscribed", "subscribed", "subscribed on",
+                  "subscribed_on", "subscribed at", "subscribed_at", "subscription date",
+                  "subscription_date", "subscribe date")
+_OPTIN_IP_HEADERS = ("optin_ip", "optin ip", "consent_ip")
+_CONFIRM_HEADERS = ("confirm_time", "confirm time", "confirmed_at")
+_CONFIRM_IP_HEADERS = ("confirm_ip", "confirm ip")
+_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%B %d, %Y", "%b %d, %Y", "%d %B %Y")
 _STATUS_HEADERS = ("status", "subscription status", "member status", "subscriber status",
                    "email subscription", "email_subscription")
 # Rows a source list marks as not (or no longer) subscribed are never imported as active.
@@ -91,6 +122,20 @@ class _Columns:
     first: int | None = None
     last: int | None = None
     status: int | None = None
+    optin: int | None = None
+    optin_ip: int | None = None
+    confirm: int | None = None
+    confirm_ip: int | None = None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    line: int
+    address: str
+    name: str | None
+    consent_at: datetime
+    consent_ip: str | None
+    confirmed_at: datetime
 
 
 def _find(header: list[str], names: Iterable[str]) -> int | None:
@@ -101,13 +146,24 @@ def _find(header: list[str], names: Iterable[str]) -> int | None:
     return None
 
 
-def _columns(first_row: list[str]) -> _Columns | None:
-    """Columns named in a header row, or None if the first row is data (no header)."""
+def _columns(first_row: list[str], label: str) -> _Columns | None:
+    """Columns named in a header row, or None if the first row is data (no header).
+
+    Raises SubscriberError for a header row that names no email column.
+    """
     email = _find(first_row, _EMAIL_HEADERS)
     if email is None:
-        return None
+        if "@" in _cell(first_row, 0):
+            return None  # a bare list of addresses: the first row is an address
+        cells = [cell.lstrip("\ufeff").strip()[:60] for cell in first_row[:20]]
+        shown = ", ".join(cells) + (", ..." if len(first_row) > 20 else "")
+        raise SubscriberError(
+            f"{label}: no email column found: expected one of {', '.join(_EMAIL_HEADERS)}; "
+            f"the header row was: {shown}")
     return _Columns(email, _find(first_row, _NAME_HEADERS), _find(first_row, _FIRST_HEADERS),
-                    _find(first_row, _LAST_HEADERS), _find(first_row, _STATUS_HEADERS))
+                    _find(first_row, _LAST_HEADERS), _find(first_row, _STATUS_HEADERS),
+                    _find(first_row, _OPTIN_HEADERS), _find(first_row, _OPTIN_IP_HEADERS),
+                    _find(first_row, _CONFIRM_HEADERS), _find(first_row, _CONFIRM_IP_HEADERS))
 
 
 def _cell(row: list[str], index: int | None) -> str:
@@ -120,6 +176,46 @@ def _name(row: list[str], cols: _Columns) -> str | None:
     name = _cell(row, cols.name) or " ".join(
         part for part in (_cell(row, cols.first), _cell(row, cols.last)) if part)
     return name[:200] or None
+
+
+def _when(text: str, now: datetime) -> datetime | None:
+    """A date from the file as aware UTC, or None if empty, unreadable or after ``now``."""
+    text = text.strip()
+    if not text:
+        return None
+    value: datetime | None = None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in _DATE_FORMATS:
+            try:
+                value = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if value is None:
+        return None
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return value if value <= now else None
+
+
+def _ip(text: str) -> str | None:
+    """An IP address from the file in canonical form, or None if empty or not an address."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))[:64]
+    except ValueError:
+        return None
+
+
+def _candidate(line: int, address: str, row: list[str], cols: _Columns,
+               now: datetime) -> _Candidate:
+    confirmed = _when(_cell(row, cols.confirm), now)
+    consent = _when(_cell(row, cols.optin), now) or confirmed or now
+    ip = _ip(_cell(row, cols.optin_ip)) or _ip(_cell(row, cols.confirm_ip))
+    return _Candidate(line, address, _name(row, cols), consent, ip, confirmed or now)
 
 
 def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
@@ -152,16 +248,18 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
                now: datetime | None = None) -> ImportReport:
     """Import readers from CSV as active; never duplicates; reports skipped rows and why."""
     now = now or utcnow()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     label, stream, owned = _open(path_or_stream)
     label = Path(name or label).name
     report = ImportReport(source=label)
-    candidates: dict[str, tuple[int, str, str | None]] = {}  # hash -> (line, address, name)
+    candidates: dict[str, _Candidate] = {}  # by email hash
     try:
         rows = _rows(stream)
         cols: _Columns | None = None
         for line, row in rows:
             if cols is None:
-                header = _columns(row)
+                header = _columns(row, label)
                 cols = header or _Columns(0)
                 if header is not None:
                     continue
@@ -181,10 +279,10 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
                 continue
             digest = email_hash(address)
             if digest in candidates:
-                first = candidates[digest][0]
+                first = candidates[digest].line
                 report.skipped.append(Skipped(line, raw, f"duplicate of line {first}"))
                 continue
-            candidates[digest] = (line, address, _name(row, cols))
+            candidates[digest] = _candidate(line, address, row, cols, now)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise SubscriberError(f"{label}: not a readable CSV file: {exc}") from exc
     finally:
@@ -192,14 +290,16 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
             stream.close()
     known = _known_hashes(app, list(candidates))
     fresh = []
-    for digest, (line, address, person) in candidates.items():
+    for digest, item in candidates.items():
         if digest in known:
-            report.skipped.append(Skipped(line, address, f"already known ({known[digest].value})"))
+            report.skipped.append(Skipped(item.line, item.address,
+                                          f"already known ({known[digest].value})"))
             continue
         fresh.append({
-            "email": address, "email_hash": digest, "name": person,
-            "status": SubscriberStatus.ACTIVE, "created_at": now, "confirmed_at": now,
-            "consent_at": now, "consent_source": f"import:{label}"[:100],
+            "email": item.address, "email_hash": digest, "name": item.name,
+            "status": SubscriberStatus.ACTIVE, "created_at": now,
+            "confirmed_at": item.confirmed_at, "consent_at": item.consent_at,
+            "consent_ip": item.consent_ip, "consent_source": f"import:{label}"[:100],
         })
     with transaction(app.sessions) as session:
         for start in range(0, len(fresh), _CHUNK):

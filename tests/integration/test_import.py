@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import time
+from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from digest import subscribers as svc
+from digest.errors import SubscriberError
 from digest.importer import EXPORT_FIELDS, export_csv, import_csv
 from digest.models import Subscriber, SubscriberStatus
 from digest.tokens import Purpose
@@ -122,3 +125,70 @@ def test_export_writes_every_field(app):
     assert rows[1]["consent_ip"] == "203.0.113.5" and rows[1]["status"] == "pending"
     # An export is a valid import for another instance (every address is already here).
     assert import_csv(app, io.StringIO(out.getvalue()), name="export.csv").imported == 0
+
+
+def _subscriber(app, address):
+    with app.sessions() as s:
+        return s.scalars(select(Subscriber).where(
+            Subscriber.email_hash == svc.email_hash(address))).one()
+
+
+def test_mailchimp_consent_is_kept(app):
+    data = io.StringIO(
+        '"Email Address","First Name","OPTIN_TIME","OPTIN_IP","CONFIRM_TIME","CONFIRM_IP"\n'
+        '"ann@example.org","Ann","2021-03-04 10:11:12","203.0.113.7","2021-03-04 10:15:00",'
+        '"203.0.113.8"\n'
+        '"bob@example.org","Bob","","","2021-05-06 07:08:09","2001:db8::1"\n'
+        '"cat@example.org","Cat","","","",""\n'
+        '"dan@example.org","Dan","last tuesday","not an ip","0000-00-00 00:00:00",""\n'
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    report = import_csv(app, data, name="members.csv")
+    assert report.imported == 4 and report.skipped == []
+    ann = _subscriber(app, "ann@example.org")
+    assert ann.consent_at == datetime(2021, 3, 4, 10, 11, 12, tzinfo=UTC)
+    assert ann.consent_ip == "203.0.113.7"
+    assert ann.confirmed_at == datetime(2021, 3, 4, 10, 15, 0, tzinfo=UTC)
+    assert ann.consent_source == "import:members.csv"
+    bob = _subscriber(app, "bob@example.org")
+    assert bob.consent_at == bob.confirmed_at == datetime(2021, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert bob.consent_ip == "2001:db8::1"
+    for address in ("cat@example.org", "dan@example.org"):  # empty or unparseable: import time
+        sub = _subscriber(app, address)
+        assert sub.consent_at is not None and sub.consent_at >= before
+        assert sub.confirmed_at is not None and sub.confirmed_at >= before
+        assert sub.consent_ip is None
+        assert sub.consent_source == "import:members.csv"
+
+
+def test_jetpack_subscription_date_is_the_consent_time(app):
+    data = io.StringIO(
+        "email,Subscribed On\n"
+        "ann@example.org,2022-01-10 08:09:10\n"
+        "bob@example.org,2022-01-11\n"
+        "cat@example.org,garbage\n"
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert import_csv(app, data, name="wpcom.csv").imported == 3
+    assert _subscriber(app, "ann@example.org").consent_at == datetime(
+        2022, 1, 10, 8, 9, 10, tzinfo=UTC)
+    assert _subscriber(app, "bob@example.org").consent_at == datetime(2022, 1, 11, tzinfo=UTC)
+    assert _subscriber(app, "cat@example.org").consent_at >= before
+    other = io.StringIO("email_address,date_subscribed\ndan@example.org,2020-02-03 04:05:06\n")
+    assert import_csv(app, other, name="jetpack.csv").imported == 1
+    dan = _subscriber(app, "dan@example.org")
+    assert dan.consent_at == datetime(2020, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert dan.consent_source == "import:jetpack.csv"
+
+
+def test_header_without_email_column_is_refused(app):
+    data = io.StringIO("foo,bar\nann@example.org,Ann\nbob@example.org,Bob\n")
+    with pytest.raises(SubscriberError) as caught:
+        import_csv(app, data, name="odd.csv")
+    message = str(caught.value)
+    assert "no email column found: expected one of email, email address" in message
+    assert message.endswith("the header row was: foo, bar")
+    assert _count(app) == 0
+    # A header-less list of addresses is still read, its first row included.
+    report = import_csv(app, io.StringIO("ann@example.org,Ann\nbob@example.org\n"), name="x.csv")
+    assert (report.rows, report.imported) == (2, 2)
