@@ -64,14 +64,18 @@ def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edi
                            .limit(1)).first()
 
 
-def new_posts(session: Session, cadence: Cadence) -> tuple[list[Post], datetime | None]:
+def new_posts(session: Session, cadence: Cadence, *, now: datetime,
+              first_window: timedelta) -> tuple[list[Post], datetime | None]:
     """Posts to announce: in no sent edition of ``cadence``, first seen since shortly before
-    the last one."""
+    the last one. The first edition of a cadence (readers who just chose daily, say) holds
+    only posts first seen within ``first_window``, not the blog's whole history."""
     previous = latest_sent_edition(session, cadence)
     since = previous.created_at if previous else None
     query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
     excluded: set[int] = set()
-    if since is not None:
+    if since is None:
+        query = query.where(Post.first_seen_at > now - first_window)
+    else:
         floor = since - LOOKBACK
         query = query.where(Post.first_seen_at > floor)
         announced = session.scalars(
@@ -98,7 +102,9 @@ def _instant_predecessor(session: Session) -> int:
 def draft(session: Session, settings: Settings, cadence: Cadence,
           now: datetime | None = None) -> Draft:
     """The next edition of ``cadence``: its period and posts (nothing is written)."""
-    posts, since = new_posts(session, cadence)
+    now = now or datetime.now(UTC)
+    window = timedelta(days=settings.first_poll_window_days)
+    posts, since = new_posts(session, cadence, now=now, first_window=window)
     after = _instant_predecessor(session) if cadence is Cadence.INSTANT else 0
     period = period_for(cadence, settings.schedule, settings.tz, now, after)
     return Draft(period, posts, since)

@@ -383,3 +383,14 @@ def test_date_line_tells_when_the_posts_appeared_not_the_schedule_week(app, tran
     mail, _ = transport.sent[0]
     assert "5 March 2026" in mail.text
     assert "23 February" not in mail.text and "2 March" not in mail.text
+
+
+def test_first_edition_of_a_cadence_holds_recent_posts_not_the_whole_history(app,
+                                                                              transport) -> None:
+    now = datetime.now(UTC)
+    add_post(app, "Last month", first_seen=now - timedelta(days=30))
+    recent = add_post(app, "Yesterday", first_seen=now - timedelta(days=1))
+    add_readers(app, 1, cadence=Cadence.DAILY)
+    result = send_digest(app, cadence=Cadence.DAILY)
+    assert result.status == "sent"
+    assert _edition_posts(app, result.edition_id) == [recent]
