@@ -11,7 +11,6 @@ the edition named in the event's custom args.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 from digest.db import transaction
 from digest.errors import DigestError
 from digest.models import Edition, Subscriber, SubscriberStatus, WebhookEvent
+from digest.subscribers import email_hash
 from digest.wiring import App
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -133,17 +133,17 @@ def apply_events(session: Session, events: list[dict[str, Any]],
         if session.get(WebhookEvent, event_id) is not None:
             duplicates += 1
             continue
-        email = str(event.get("email") or "").strip().lower()
-        email_hash = hashlib.sha256(email.encode()).hexdigest() if email else None
+        email = str(event.get("email") or "").strip()
+        hashed = email_hash(email) if email else None
         edition_id = _int(event.get("edition_id"))
         kind = str(event.get("event", ""))[:40]
         session.add(WebhookEvent(sg_event_id=event_id, event=kind,
-                                 email_hash=email_hash, edition_id=edition_id))
+                                 email_hash=hashed, edition_id=edition_id))
         session.flush()
         applied += 1
         status = _suppression(event)
         if status is not None:
-            suppressed += _suppress(session, event, status, email_hash, now)
+            suppressed += _suppress(session, event, status, hashed, now)
         elif kind in _COUNTERS and edition_id is not None:
             column = _COUNTERS[kind]
             session.execute(update(Edition).where(Edition.id == edition_id)

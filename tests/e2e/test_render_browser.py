@@ -59,7 +59,7 @@ def _digest_html(tmp_path: Path) -> tuple[str, list[str]]:
 def _browser() -> Any:
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing: headless Chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
     return sync_api.sync_playwright()
 
 

@@ -91,7 +91,7 @@ def _status(app) -> SubscriberStatus:
 def test_sign_up_confirm_and_one_click_unsubscribe(served):
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
     app, base_url, outbox = served
 
     with sync_api.sync_playwright() as p:

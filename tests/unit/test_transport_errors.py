@@ -65,15 +65,22 @@ def test_smtp_url_parsing_and_connection_failure() -> None:
             MAIL, [Recipient("r@example.org")])
 
 
-def test_smtp_sends_each_reader_over_one_connection() -> None:
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+def test_smtp_sends_each_reader_over_one_connection(tmp_path) -> None:
+    from aiosmtpd import controller as aiosmtpd
     from aiosmtpd.handlers import Sink
 
+    from digest.wiring import make_transport
+    from tests.conftest import make_settings
+
     received: list[list[str]] = []
+    message_ids: list[str] = []
 
     class Recorder(Sink):
         async def handle_DATA(self, server, session, envelope):
             received.append(list(envelope.rcpt_tos))
+            for line in envelope.content.decode().splitlines():
+                if line.lower().startswith("message-id:"):
+                    message_ids.append(line.split(":", 1)[1].strip())
             return "250 OK"
 
     with socket.socket() as s:
@@ -81,12 +88,16 @@ def test_smtp_sends_each_reader_over_one_connection() -> None:
         port = s.getsockname()[1]
     controller = aiosmtpd.Controller(Recorder(), hostname="127.0.0.1", port=port)
     controller.start()
+    settings = make_settings(tmp_path, mail_backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}")
     try:
-        SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+        make_transport(settings).send_batch(
             MAIL, [Recipient("a@example.org", "Zoë"), Recipient("b@example.org")])
     finally:
         controller.stop()
     assert received == [["a@example.org"], ["b@example.org"]]
+    # Message-IDs are on the sender's domain, not the host's.
+    assert len(message_ids) == 2
+    assert all(m.endswith("@example.org>") for m in message_ids)
 
 
 def test_sendgrid_names_drop_commas_and_semicolons() -> None:
@@ -100,7 +111,7 @@ def test_sendgrid_names_drop_commas_and_semicolons() -> None:
 
 
 def _smtp_server(handler):
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd import controller as aiosmtpd
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
