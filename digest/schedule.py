@@ -40,12 +40,18 @@ def _local(now: datetime | None, tz: ZoneInfo) -> datetime:
     return now.astimezone(tz)
 
 
-def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
-    """The period whose scheduled fire time is the latest one at or before ``now``."""
+def _latest_fire(cron: str, tz: ZoneInfo, now: datetime | None) -> tuple[datetime, datetime]:
+    """The latest fire time of ``cron`` at or before ``now`` (zone-aware), and the one before."""
     local = _local(now, tz) + EARLY_TOLERANCE
-    itr = croniter(schedule, local)
+    itr = croniter(cron, local)
     fire: datetime = itr.get_prev(datetime)
     previous: datetime = itr.get_prev(datetime)
+    return fire, previous
+
+
+def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
+    """The period whose scheduled fire time is the latest one at or before ``now``."""
+    fire, previous = _latest_fire(schedule, tz, now)
     return Period(
         Cadence.WEEKLY,
         f"weekly:{fire.date().isoformat()}",
@@ -60,13 +66,20 @@ def next_fire(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> datet
     return fire
 
 
-def daily_period(tz: ZoneInfo, now: datetime | None = None) -> Period:
-    """The local calendar day containing ``now``."""
-    day = _local(now, tz).date()
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), start.timetz())
+def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
+    """The day whose daily send (SCHEDULE's time of day) is the latest at or before ``now``.
+
+    Keyed like the weekly period, by the local date of that fire time, so a beat firing a
+    moment early, a manual send late in the evening and a daylight-saving change all land on
+    the same key as the scheduled send they belong to.
+    """
+    minute, hour = schedule.split()[:2]
+    fire, previous = _latest_fire(f"{minute} {hour} * * *", tz, now)
     return Period(
-        Cadence.DAILY, f"daily:{day.isoformat()}", start.astimezone(UTC), end.astimezone(UTC)
+        Cadence.DAILY,
+        f"daily:{fire.date().isoformat()}",
+        previous.astimezone(UTC),
+        fire.astimezone(UTC),
     )
 
 
@@ -87,5 +100,5 @@ def period_for(
     if cadence is Cadence.WEEKLY:
         return weekly_period(schedule, tz, now)
     if cadence is Cadence.DAILY:
-        return daily_period(tz, now)
+        return daily_period(schedule, tz, now)
     return instant_period(after_edition_id, now)

@@ -59,8 +59,16 @@ def test_period_starts_at_local_eight(zone: str) -> None:
 
 def test_daily_and_instant_periods() -> None:
     tz = ZoneInfo("Europe/Istanbul")
-    late = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 01:30 next day in Istanbul
-    assert daily_period(tz, late).key == "daily:2026-03-30"
+    late = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 01:30 on the 30th in Istanbul
+    # Before the 08:00 send of the 30th, the day still belongs to the 29th's send.
+    assert daily_period(MONDAY_8, tz, late).key == "daily:2026-03-29"
+    eight = datetime(2026, 3, 30, 5, 0, tzinfo=UTC)  # 08:00 Istanbul
+    assert daily_period(MONDAY_8, tz, eight).key == "daily:2026-03-30"
+    # A beat that fires a moment early still claims its own day, not the day before.
+    assert daily_period(MONDAY_8, tz, eight - timedelta(seconds=30)).key == "daily:2026-03-30"
+    # A manual send in the evening belongs to that morning's send: it cannot double it.
+    evening = datetime(2026, 3, 30, 19, 0, tzinfo=UTC)
+    assert daily_period(MONDAY_8, tz, evening).key == "daily:2026-03-30"
     assert period_for(Cadence.INSTANT, MONDAY_8, tz, late,
                       after_edition_id=42).key == "instant:after:42"
 
