@@ -57,6 +57,11 @@ def _app() -> App:
     return app
 
 
+def _warn_about_settings(app: App) -> None:
+    for warning in app.settings.production_warnings():
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
 CadenceOpt = Annotated[
     Cadence, typer.Option(help="Which readers' digest: weekly (default), daily or instant.")
 ]
@@ -142,6 +147,7 @@ def send(
     from digest.delivery import send_digest
 
     app = _app()
+    _warn_about_settings(app)
     with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=queue or dry_run or to is not None) as bar:
         task = bar.add_task("send", total=None)
@@ -183,7 +189,9 @@ def serve(
 
     from digest.web.app import create_app
 
-    uvicorn.run(create_app(_app()), host=host, port=port, proxy_headers=True)
+    app = _app()
+    _warn_about_settings(app)
+    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True)
 
 
 @cli.command()

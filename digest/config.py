@@ -21,6 +21,8 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 SAMPLE_FEED = Path(__file__).resolve().parent / "sample" / "feed.xml"
 
 MailBackend = Literal["outbox", "sendgrid", "smtp"]
+_DEV_SECRET = "change-me-in-production"  # noqa: S105 - the placeholder that is warned about
+_NO_ADDRESS = "Postal address not configured"
 
 
 class Settings(BaseSettings):
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
     )
     blog_name: str = "Diplomatic Opinion"
     base_url: str = "http://localhost:8000"
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    secret_key: SecretStr = SecretStr(_DEV_SECRET)
     admin_token: SecretStr | None = None
     mail_backend: MailBackend = "outbox"
     outbox_dir: Path = Path("./outbox")
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
     from_name: str = "Diplomatic Opinion"
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
-    postal_address: str = "Postal address not configured"
+    postal_address: str = _NO_ADDRESS
     schedule: str = "0 8 * * mon"
     timezone: str = "Europe/Istanbul"
     subject_template: str = "{blog}: {lead}{more}"
@@ -126,6 +128,22 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def production_warnings(self) -> list[str]:
+        """Settings that are fine for a demo but wrong for mail to real readers."""
+        if self.mail_backend == "outbox":
+            return []
+        found = []
+        if not self.base_url.startswith("https://"):
+            found.append("DIGEST_BASE_URL is not https: Gmail and Yahoo ignore a one-click "
+                         "unsubscribe link over plain http")
+        if self.secret_key.get_secret_value() == _DEV_SECRET:
+            found.append("DIGEST_SECRET_KEY is the development default: anyone could forge "
+                         "confirm and unsubscribe links; set a long random value")
+        if self.postal_address == _NO_ADDRESS:
+            found.append("DIGEST_POSTAL_ADDRESS is not set: CAN-SPAM wants a postal address "
+                         "in every message")
+        return found
 
     @property
     def feed_urls(self) -> list[str]:

@@ -9,6 +9,7 @@ that is merely waiting. Beat runs the weekly digest at ``SCHEDULE`` in ``TIMEZON
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -21,6 +22,8 @@ from digest.errors import AlreadySentError
 from digest.models import Cadence
 from digest.retry import MAX_DELAY
 from digest.wiring import App, build
+
+log = logging.getLogger(__name__)
 
 TASK_TIME_LIMIT = 300  # seconds; a batch is one HTTP request or one SMTP session
 VISIBILITY_TIMEOUT = 3600
@@ -90,7 +93,10 @@ celery_app = make_celery(load_settings())
 
 @cache
 def _app() -> App:
-    return build(load_settings())
+    app = build(load_settings())
+    for warning in app.settings.production_warnings():
+        log.warning(warning)
+    return app
 
 
 def enqueue_batches(batch_ids: Sequence[str], celery: Celery | None = None) -> None:

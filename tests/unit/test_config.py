@@ -81,3 +81,15 @@ def test_unreachable_database_names_the_setting_and_hides_the_password() -> None
     with pytest.raises(ConfigError, match="DIGEST_DATABASE_URL") as caught:
         schema.upgrade(engine)
     assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+
+
+def test_real_mail_with_demo_settings_is_warned_about() -> None:
+    demo = Settings(mail_backend="outbox")
+    assert demo.production_warnings() == []
+    risky = Settings(mail_backend="smtp")
+    text = " ".join(risky.production_warnings())
+    assert "DIGEST_BASE_URL" in text and "DIGEST_SECRET_KEY" in text
+    assert "DIGEST_POSTAL_ADDRESS" in text
+    ready = Settings(mail_backend="sendgrid", base_url="https://news.example.org",
+                     secret_key="a-long-random-value", postal_address="1 Example St, Istanbul")
+    assert ready.production_warnings() == []
