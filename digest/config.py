@@ -23,6 +23,8 @@ SAMPLE_FEED = Path(__file__).resolve().parent / "sample" / "feed.xml"
 MailBackend = Literal["outbox", "sendgrid", "smtp"]
 _DEV_SECRET = "change-me-in-production"  # noqa: S105 - the placeholder that is warned about
 _NO_ADDRESS = "Postal address not configured"
+# A send task is stopped after this long; a batch is only re-claimed as stale after it.
+SEND_TASK_TIME_LIMIT = 300
 
 
 class Settings(BaseSettings):
@@ -95,8 +97,9 @@ class Settings(BaseSettings):
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        if not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r}")
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"expected five cron fields (minute hour day month weekday), "
+                             f"e.g. '0 8 * * mon'; got {value!r}")
         return value
 
     @field_validator("timezone")
@@ -140,6 +143,10 @@ class Settings(BaseSettings):
         if self.secret_key.get_secret_value() == _DEV_SECRET:
             found.append("DIGEST_SECRET_KEY is the development default: anyone could forge "
                          "confirm and unsubscribe links; set a long random value")
+        if self.batch_stale_seconds <= SEND_TASK_TIME_LIMIT:
+            found.append(f"DIGEST_BATCH_STALE_SECONDS ({self.batch_stale_seconds}) should exceed "
+                         f"the send task's time limit ({SEND_TASK_TIME_LIMIT} s), or a batch "
+                         "still being sent can be re-driven and mailed twice")
         if self.postal_address == _NO_ADDRESS:
             found.append("DIGEST_POSTAL_ADDRESS is not set: CAN-SPAM wants a postal address "
                          "in every message")

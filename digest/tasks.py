@@ -17,7 +17,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.schedules import crontab
 
-from digest.config import Settings, load_settings
+from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
 from digest.errors import AlreadySentError
 from digest.models import Cadence
 from digest.retry import MAX_DELAY
@@ -25,7 +25,7 @@ from digest.wiring import App, build
 
 log = logging.getLogger(__name__)
 
-TASK_TIME_LIMIT = 300  # seconds; a batch is one HTTP request or one SMTP session
+TASK_TIME_LIMIT = SEND_TASK_TIME_LIMIT  # a batch is one HTTP request or one SMTP session
 VISIBILITY_TIMEOUT = 3600
 if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a design invariant
     raise RuntimeError("the Redis visibility_timeout must exceed the longest retry backoff")

@@ -89,7 +89,9 @@ def _interrupted(error: TransientDeliveryError | PermanentDeliveryError, done: i
 class SmtpTransport:
     """Opens one SMTP connection per batch and sends each reader's message through it."""
 
-    max_batch = 1000
+    # One message at a time: small batches keep the ledger's resume point close, so a
+    # worker killed mid-batch (time limit, SIGKILL) resends at most this many readers.
+    max_batch = 100
 
     def __init__(self, config: SmtpConfig, timeout: float = 30.0,
                  domain: str = "localhost") -> None:
@@ -113,10 +115,14 @@ class SmtpTransport:
                                     context=ssl.create_default_context())
         else:
             conn = smtplib.SMTP(cfg.host, cfg.port, timeout=self.timeout)
+        try:
             if cfg.security == "starttls":
                 conn.starttls(context=ssl.create_default_context())
-        if cfg.username:
-            conn.login(cfg.username, cfg.password or "")
+            if cfg.username:
+                conn.login(cfg.username, cfg.password or "")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def send_batch(self, mail: OutgoingMail, recipients: Sequence[Recipient]) -> Refusals:
@@ -135,6 +141,9 @@ class SmtpTransport:
                     self._send_one(conn, mail, recipient, domain, refused)
                 except (smtplib.SMTPException, OSError) as exc:
                     raise _interrupted(_mapped(exc), done, len(recipients)) from exc
+                except Exception as exc:  # a time limit, a bug: still say how far we got
+                    error = TransientDeliveryError(f"SMTP batch interrupted: {exc!r}")
+                    raise _interrupted(error, done, len(recipients)) from exc
         finally:
             try:
                 conn.quit()

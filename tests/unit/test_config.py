@@ -48,6 +48,8 @@ def test_dotenv_file_is_read(tmp_path) -> None:
     [
         ("DIGEST_MAIL_BACKEND", "pigeon", "DIGEST_MAIL_BACKEND"),
         ("DIGEST_SCHEDULE", "every monday", "DIGEST_SCHEDULE"),
+        ("DIGEST_SCHEDULE", "@weekly", "DIGEST_SCHEDULE"),
+        ("DIGEST_SCHEDULE", "0 8 * * mon 2027", "DIGEST_SCHEDULE"),
         ("DIGEST_TIMEZONE", "Mars/Olympus", "DIGEST_TIMEZONE"),
         ("DIGEST_BATCH_SIZE", "many", "DIGEST_BATCH_SIZE"),
     ],
@@ -90,6 +92,8 @@ def test_real_mail_with_demo_settings_is_warned_about() -> None:
     text = " ".join(risky.production_warnings())
     assert "DIGEST_BASE_URL" in text and "DIGEST_SECRET_KEY" in text
     assert "DIGEST_POSTAL_ADDRESS" in text
+    short = Settings(mail_backend="sendgrid", batch_stale_seconds=60)
+    assert "DIGEST_BATCH_STALE_SECONDS" in " ".join(short.production_warnings())
     ready = Settings(mail_backend="sendgrid", base_url="https://news.example.org",
                      secret_key="a-long-random-value", postal_address="1 Example St, Istanbul")
     assert ready.production_warnings() == []

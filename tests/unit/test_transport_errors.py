@@ -166,3 +166,36 @@ def test_smtp_transient_failure_mid_batch_reports_progress() -> None:
         controller.stop()
     assert info.value.accepted == 2 and received == ["r0@example.org", "r1@example.org"]
     assert isinstance(info.value, TransientDeliveryError)
+
+
+def test_smtp_batch_stopped_by_a_time_limit_says_how_far_it_got(monkeypatch) -> None:
+    """Celery's soft time limit (or any unmapped error) mid-batch must not resend readers."""
+    from digest.transports import smtp
+    from digest.transports.base import BatchInterrupted
+
+    class SoftTimeLimit(Exception):
+        pass
+
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    real_build = smtp.build_mime
+
+    def build(mail, recipient, domain, **kw):
+        if recipient.email == "r2@example.org":
+            raise SoftTimeLimit("time is up")
+        return real_build(mail, recipient, domain, **kw)
+
+    monkeypatch.setattr(smtp, "build_mime", build)
+    controller, port = _smtp_server(Handler())
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+                MAIL, [Recipient(f"r{i}@example.org") for i in range(4)])
+    finally:
+        controller.stop()
+    assert info.value.accepted == 2 and received == ["r0@example.org", "r1@example.org"]
