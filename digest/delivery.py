@@ -248,12 +248,16 @@ def _record(app: App, batch_id: str, claimed_at: datetime, **values: Any) -> Non
             finish_edition(session, int(edition_id))
 
 
+def batch_counts(session: Session, edition_id: int) -> dict[BatchStatus, int]:
+    """How many of an edition's ledger batches are in each status."""
+    return {BatchStatus(status): int(n) for status, n in session.execute(
+        select(Batch.status, func.count()).where(Batch.edition_id == edition_id)
+        .group_by(Batch.status))}
+
+
 def finish_edition(session: Session, edition_id: int, now: datetime | None = None) -> bool:
     """Close a sending edition once none of its batches is pending or sending."""
-    counts: dict[BatchStatus, int] = dict(session.execute(
-        select(Batch.status, func.count()).where(Batch.edition_id == edition_id)
-        .group_by(Batch.status)
-    ).all())
+    counts = batch_counts(session, edition_id)
     if counts.get(BatchStatus.PENDING) or counts.get(BatchStatus.SENDING):
         return False
     failed, total = counts.get(BatchStatus.FAILED, 0), sum(counts.values())
@@ -391,10 +395,7 @@ def _edition_result(app: App, edition_id: int, status: str | None = None) -> Sen
         edition = session.get(Edition, edition_id)
         if edition is None:
             raise EditionError(f"no edition {edition_id}")
-        counts = dict(session.execute(
-            select(Batch.status, func.count()).where(Batch.edition_id == edition_id)
-            .group_by(Batch.status)
-        ).all())
+        counts = batch_counts(session, edition_id)
         return SendResult(
             edition_id=edition.id, status=status or edition.status.value, reason=edition.reason,
             recipients=edition.recipient_count, batches=edition.batch_count,
@@ -428,7 +429,7 @@ def send_digest(
         if count_recipients(session, cadence) == 0:
             return SendResult(None, EditionStatus.EMPTY.value, NO_READERS, 0, 0, 0, 0)
     transport = app.transport()
-    size = max(1, min(app.settings.batch_size, transport.max_batch))
+    size = _batch_size(app.settings, transport)
     batch_ids: list[str] = []
 
     def plan(session: Session, edition: Edition) -> None:
@@ -454,13 +455,21 @@ def send_digest(
     return _edition_result(app, edition.id)
 
 
+def _batch_size(settings: Settings, transport: Transport) -> int:
+    """Readers per ledger batch: the setting, capped by what one request may carry."""
+    return max(1, min(settings.batch_size, transport.max_batch))
+
+
 def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Transport,
                  progress: Progress | None) -> None:
     factory = RecipientFactory(app.settings)
+    with app.sessions() as session:  # planned sizes: a resumed batch reports only its rest
+        planned = {str(i): int(n) for i, n in session.execute(
+            select(Batch.id, Batch.size).where(Batch.id.in_(list(batch_ids))))}
     done = 0
     for batch_id in batch_ids:
-        outcome = send_batch_until_done(app, batch_id, transport=transport, recipients=factory)
-        done += outcome.recipients
+        send_batch_until_done(app, batch_id, transport=transport, recipients=factory)
+        done += planned.get(batch_id, 0)
         if progress is not None:
             progress(done, total)
 
@@ -471,7 +480,9 @@ def _dry_run(app: App, cadence: Cadence, now: datetime | None) -> SendResult:
         if upcoming.posts:
             render_posts(session, app.settings, upcoming.posts)
         readers = count_recipients(session, cadence)
-    size = max(1, app.settings.batch_size)
+    transport = app.transport()
+    size = _batch_size(app.settings, transport)
+    transport.close()
     reason = (f"{len(upcoming.posts)} new posts for {upcoming.period.key}" if upcoming.posts
               else upcoming.reason)
     batches = -(-readers // size) if upcoming.posts else 0
@@ -524,15 +535,23 @@ def reconcile(app: App, now: datetime | None = None, *,
         open_editions = list(session.scalars(
             select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
         finished = [e for e in open_editions if finish_edition(session, e, now)]
-        stuck = list(session.scalars(
-            select(Batch.id).join(Edition)
+        rows = session.execute(
+            select(Batch.id, Batch.status).join(Edition)
             .where(Edition.status == EditionStatus.SENDING, or_(
                 and_(Batch.status == BatchStatus.PENDING,
                      func.coalesce(Batch.claimed_at, Edition.created_at) < stale_before),
                 and_(Batch.status == BatchStatus.SENDING, Batch.claimed_at < stale_before),
             ))
             .order_by(Batch.edition_id, Batch.seq)
-        ))
+        ).all()
+        stuck = [batch_id for batch_id, _ in rows]
+        waiting = [batch_id for batch_id, status in rows if status == BatchStatus.PENDING]
+        if waiting:
+            # Stamp the re-drive, so the next pass does not queue the same batches again
+            # while these messages still wait in the broker.
+            session.execute(update(Batch).where(Batch.id.in_(waiting),
+                                                Batch.status == BatchStatus.PENDING)
+                            .values(claimed_at=now).execution_options(synchronize_session=False))
     if stuck:
         log.warning("reconcile: re-driving %d batches", len(stuck))
         if dispatch is not None:

@@ -60,12 +60,6 @@ def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> P
     )
 
 
-def next_fire(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
-    """The next scheduled fire time after ``now`` (zone-aware, in ``tz``)."""
-    fire: datetime = croniter(schedule, _local(now, tz)).get_next(datetime)
-    return fire
-
-
 def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
     """The day whose daily send (SCHEDULE's time of day) is the latest at or before ``now``.
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
+from digest.delivery import batch_counts
 from digest.models import Batch, BatchStatus, Edition, Feed, FeedStatus, Subscriber
 from digest.wiring import App
 
@@ -81,15 +82,13 @@ def stats(app: App, limit: int = 10) -> StatsReport:
     """Counts, the last ``limit`` editions with their batches, and failing feeds."""
     with app.sessions() as session:
         subscribers = {
-            str(status.value if hasattr(status, "value") else status): int(n)
+            str(status): int(n)
             for status, n in session.execute(
                 select(Subscriber.status, func.count()).group_by(Subscriber.status))
         }
         editions = []
         for e in session.scalars(select(Edition).order_by(Edition.id.desc()).limit(limit)):
-            counts = {s: int(n) for s, n in session.execute(
-                select(Batch.status, func.count()).where(Batch.edition_id == e.id)
-                .group_by(Batch.status))}
+            counts = batch_counts(session, e.id)
             errors = list(session.scalars(
                 select(Batch.error).where(Batch.edition_id == e.id, Batch.error.is_not(None))
                 .distinct().limit(3)))
@@ -103,10 +102,9 @@ def stats(app: App, limit: int = 10) -> StatsReport:
             ))
         failures = [
             FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)
-            for f in session.scalars(select(Feed).where(Feed.status != FeedStatus.ACTIVE))
-        ] + [
-            FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)
-            for f in session.scalars(select(Feed).where(Feed.status == FeedStatus.ACTIVE,
-                                                        Feed.consecutive_failures > 0))
+            for f in session.scalars(
+                select(Feed).where(or_(Feed.status != FeedStatus.ACTIVE,
+                                       Feed.consecutive_failures > 0))
+                .order_by(Feed.status == FeedStatus.ACTIVE, Feed.id))
         ]
     return StatsReport(subscribers, editions, failures)

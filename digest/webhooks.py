@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
@@ -100,13 +100,13 @@ def _suppression(event: dict[str, Any]) -> SubscriberStatus | None:
 
 
 def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
-              email_hash: str | None, now: datetime) -> bool:
+              hashed: str | None, now: datetime) -> bool:
     match = None
     subscriber_id = _int(event.get("subscriber_id"))
     if subscriber_id is not None:
         match = Subscriber.id == subscriber_id
-    elif email_hash is not None:
-        match = Subscriber.email_hash == email_hash
+    elif hashed is not None:
+        match = Subscriber.email_hash == hashed
     if match is None:
         return False
     result = session.execute(
@@ -164,10 +164,3 @@ def handle_sendgrid_webhook(app: App, body: bytes, signature: str | None,
         raise WebhookRejected("expected a JSON array of events", 400)
     with transaction(app.sessions) as session:
         return apply_events(session, events, now)
-
-
-def edition_counts(session: Session, edition_id: int) -> tuple[int, int, int]:
-    """(delivered, opens, clicks) recorded for an edition."""
-    row = session.execute(select(Edition.delivered, Edition.opens, Edition.clicks)
-                          .where(Edition.id == edition_id)).one()
-    return int(row[0]), int(row[1]), int(row[2])

@@ -12,10 +12,9 @@ import gzip
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +32,7 @@ class Route:
     gzip: bool = False  # compress ``body`` on the fly
     raw_gzip: bytes | None = None  # send these already-compressed bytes as the body
     conditional: bool = True  # send ETag/Last-Modified and answer 304 when they match
+    send_etag: bool = True  # False: a server that validates by Last-Modified alone
     last_modified: float = field(default_factory=lambda: time.time() - 3600)
 
     @property
@@ -83,9 +83,6 @@ class FeedServer:
         self.routes[target] = route
         return route
 
-    def requests_to(self, target: str) -> list[Hit]:
-        return [h for h in self.hits if h.target == target]
-
     def _route(self, target: str) -> Route | None:
         if target in self.routes:
             return self.routes[target]
@@ -119,10 +116,13 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 headers["Location"] = route.location
                 return self._send(route.status, b"", headers)
             if route.conditional and route.status == 200:
-                headers["ETag"] = route.etag
                 headers["Last-Modified"] = formatdate(route.last_modified, usegmt=True)
-                if self.headers.get("If-None-Match") == route.etag:
-                    return self._send(304, b"", {"ETag": route.etag})
+                if route.send_etag:
+                    headers["ETag"] = route.etag
+                    if self.headers.get("If-None-Match") == route.etag:
+                        return self._send(304, b"", {"ETag": route.etag})
+                elif self._not_modified_since(route.last_modified):
+                    return self._send(304, b"", {})
             body = route.body
             if route.raw_gzip is not None:
                 body = route.raw_gzip
@@ -131,6 +131,15 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 body = gzip.compress(body)
                 headers["Content-Encoding"] = "gzip"
             return self._send(route.status, body, headers)
+
+        def _not_modified_since(self, last_modified: float) -> bool:
+            since = self.headers.get("If-Modified-Since")
+            if not since:
+                return False
+            try:
+                return parsedate_to_datetime(since).timestamp() >= int(last_modified)
+            except (TypeError, ValueError):
+                return False
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> int:
             self._hit.status = status
@@ -145,13 +154,6 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             return status
 
     return Handler
-
-
-@contextmanager
-def serving() -> Iterator[FeedServer]:
-    """A running FeedServer for the length of a ``with`` block."""
-    with FeedServer() as server:
-        yield server
 
 
 @dataclass

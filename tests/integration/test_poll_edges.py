@@ -359,3 +359,13 @@ def test_a_typo_is_reported_and_does_not_become_a_feed(sqlite_app: App, typo: st
         "host name is missing" in report.describe()
     with sqlite_app.sessions() as s:
         assert s.scalars(select(Feed)).first() is None
+
+
+def test_304_by_last_modified_alone(sqlite_app: App, server: FeedServer) -> None:
+    """A server without ETags: the stored Last-Modified makes the second poll a 304."""
+    server.set("/feed/", wordpress_feed(_items(range(1, 3))), send_etag=False)
+    _poll(sqlite_app, server)
+    report = _poll(sqlite_app, server, NOW + timedelta(hours=1))
+    assert report.outcome == "unchanged" and report.not_modified
+    assert "If-Modified-Since" in server.hits[1].headers
+    assert [h.status for h in server.hits] == [200, 304]

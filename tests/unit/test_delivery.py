@@ -394,3 +394,20 @@ def test_first_edition_of_a_cadence_holds_recent_posts_not_the_whole_history(app
     result = send_digest(app, cadence=Cadence.DAILY)
     assert result.status == "sent"
     assert _edition_posts(app, result.edition_id) == [recent]
+
+
+def test_reconcile_queues_a_waiting_batch_once_per_stale_period(app, transport) -> None:
+    add_post(app)
+    add_readers(app, 3)
+    result = send_digest(app, queue=True, dispatch=lambda ids: None)  # the queue was lost
+    queued: list[str] = []
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert reconcile(app, now=later, dispatch=queued.extend).redriven == [
+        f"{result.edition_id}-1"]
+    # The message is waiting in the broker: the next passes do not queue it again ...
+    assert reconcile(app, now=later + timedelta(minutes=1), dispatch=queued.extend).redriven == []
+    # ... until it has waited a whole stale period without a worker taking it.
+    stale = later + timedelta(seconds=app.settings.batch_stale_seconds + 1)
+    assert reconcile(app, now=stale, dispatch=queued.extend).redriven == [
+        f"{result.edition_id}-1"]
+    assert transport.sent == []
