@@ -198,7 +198,8 @@ def serve(
 @_errors_to_exit
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo database and "
-                                            "outbox go (recreated).")] = Path("demo"),
+                                            "outbox go (an earlier demo's are replaced).")]
+    = Path("demo"),
 ) -> None:
     """Run the whole pipeline offline on embedded defaults and the bundled sample feed."""
     from digest.demo import run_demo

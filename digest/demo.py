@@ -6,7 +6,6 @@ three example readers, one digest sent to the outbox. Nothing touches the networ
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +40,28 @@ def demo_settings(directory: Path) -> Settings:
     )
 
 
+def _reset(directory: Path) -> None:
+    """Remove what an earlier demo left in ``directory`` (its database and outbox) only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("digest.db", "digest.db-wal", "digest.db-shm"):
+        (directory / name).unlink(missing_ok=True)
+    outbox = directory / "outbox"
+    if outbox.is_dir():
+        for message in outbox.glob("*.eml"):
+            message.unlink()
+
+
 def run_demo(directory: Path, echo: Callable[[str], None] = print) -> DemoResult:
-    """Recreate ``directory``, then poll, add readers and send one digest to its outbox."""
+    """Start ``directory`` afresh, then poll, add readers and send one digest to its outbox.
+
+    Only the demo's own files there (``digest.db``, ``outbox/*.eml``) are removed, so a
+    mistyped ``--dir`` cannot delete anything else.
+    """
     from digest.delivery import send_digest
     from digest.polling import poll_feeds
     from digest.subscribers import add
 
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    _reset(directory)
     settings = demo_settings(directory)
     app = build(settings)
     try:

@@ -184,9 +184,6 @@ def _insert(
 
 
 def _apply(post: Post, entry: ParsedEntry, summary: Summary, content_hash: str) -> None:
-    from digest.summaries import Summary
-
-    assert isinstance(summary, Summary)
     post.guid = entry.guid[:2000] if entry.guid else None
     post.link = entry.link[:2000]
     post.title = (entry.title or summary.text[:80] or entry.link or "(untitled)")[:1000]

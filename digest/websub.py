@@ -56,7 +56,9 @@ def subscribe_websub(app: App, feed_id: int, client: httpx.Client | None = None)
         feed = session.get_one(Feed, feed_id)
         if not feed.hub_url:
             raise FeedError(feed.url, "the feed advertises no WebSub hub (rel=\"hub\")")
-        feed.websub_secret = secrets.token_hex(32)
+        # A renewal keeps the secret: pushes signed with it stay valid while the hub
+        # verifies the renewal, and a failed renewal leaves the current one working.
+        feed.websub_secret = feed.websub_secret or secrets.token_hex(32)
         hub, topic, secret = feed.hub_url, feed.topic_url or feed.url, feed.websub_secret
     form = {
         "hub.mode": "subscribe",

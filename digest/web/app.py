@@ -29,7 +29,8 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None) ->
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
                        allow_credentials=False, max_age=600)
     api.add_middleware(BodySizeLimit, default=DEFAULT_LIMIT,
-                       prefixes={"/admin/": ADMIN_UPLOAD_LIMIT, "/webhooks/": WEBHOOK_LIMIT})
+                       prefixes={"/admin/": ADMIN_UPLOAD_LIMIT, "/webhooks/": WEBHOOK_LIMIT,
+                                 "/websub/": settings.fetch_max_bytes})
 
     @api.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

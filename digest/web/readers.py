@@ -174,8 +174,8 @@ async def preferences(request: Request, token: str) -> Response:
                 "Content-Disposition": 'attachment; filename="my-subscription-data.json"'})
         if action == "delete":
             if form.get("sure") is None:  # the page's checkbox; never delete without it
-                return _preferences_page(
-                    request, token, 422,
+                return await run_in_threadpool(
+                    _preferences_page, request, token, 422,
                     error="Tick “Yes, delete everything about me” to delete your data.")
             await run_in_threadpool(subscribers.delete_me, app, token)
             return _message(request, "Your data is deleted",
@@ -186,5 +186,6 @@ async def preferences(request: Request, token: str) -> Response:
     except InvalidTokenError as exc:
         return _bad_link(request, exc)
     except SubscriberError as exc:
-        return _preferences_page(request, token, 422, error=str(exc))
-    return _preferences_page(request, token, notice="Saved.")
+        return await run_in_threadpool(_preferences_page, request, token, 422,
+                                       error=str(exc))
+    return await run_in_threadpool(_preferences_page, request, token, notice="Saved.")

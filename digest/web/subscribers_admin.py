@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from digest import importer
 from digest.errors import SubscriberError
@@ -23,7 +24,9 @@ async def import_subscribers(request: Request, filename: str = "upload.csv") -> 
     """Import the CSV sent as the request body; answers with what was imported and skipped."""
     try:
         stream = importer.read_text(await request.body())
-        report = importer.import_csv(get_app(request), stream, name=filename)
+        # Off the event loop: a large file is many database round trips.
+        report = await run_in_threadpool(importer.import_csv, get_app(request), stream,
+                                         name=filename)
     except SubscriberError as exc:
         raise HTTPException(422, str(exc)) from exc
     return report.as_dict()

@@ -203,3 +203,15 @@ def test_init_says_whether_it_created_or_found_the_schema(env: dict[str, str]) -
     assert first.exit_code == 0 and "created" in first.output
     again = runner.invoke(cli, ["init"])
     assert again.exit_code == 0 and "already at the newest schema" in again.output
+
+
+def test_demo_never_deletes_what_it_did_not_make(tmp_path: Path) -> None:
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "draft.txt").write_text("also mine")
+    first = run_demo(tmp_path, echo=lambda _line: None)
+    again = run_demo(tmp_path, echo=lambda _line: None)
+    assert keep.read_text() == "mine"
+    assert (tmp_path / "outbox" / "draft.txt").read_text() == "also mine"
+    assert len(first.files) == len(again.files) == 3  # the second run replaced the first's

@@ -146,3 +146,22 @@ def test_no_renewal_without_a_public_https_address(sqlite_app: App, tmp_path) ->
 
     with httpx.Client(transport=httpx.MockTransport(hub)) as client:
         assert renew_due(local, client=client) == []
+
+
+def test_a_full_content_push_over_64_kb_is_accepted(sqlite_app: App) -> None:
+    from digest.web.app import create_app
+
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    client = TestClient(create_app(sqlite_app, limiter=None))
+    body = b"<rss>" + b" " * 70_000 + b"</rss>"
+    response = client.post(f"/websub/{feed_id}", content=body,
+                           headers={"Content-Type": "application/rss+xml"})
+    assert response.status_code == 202
+
+
+def test_renewal_keeps_the_secret_so_pushes_in_flight_stay_valid(sqlite_app: App) -> None:
+    feed_id = _feed(sqlite_app)
+    first = _subscribe(sqlite_app, feed_id)["hub.secret"]
+    again = _subscribe(sqlite_app, feed_id)["hub.secret"]
+    assert first == again
