@@ -47,7 +47,6 @@ __all__ = [
     "email_hash",
     "expire_pending",
     "export_my_data",
-    "find",
     "get_preferences",
     "list_subscribers",
     "normalise",
@@ -113,15 +112,6 @@ def normalise(email: str, blocked_domains: Iterable[str] = ()) -> str:
 
 def _by_hash(session: Session, digest: str) -> Subscriber | None:
     return session.scalars(select(Subscriber).where(Subscriber.email_hash == digest)).first()
-
-
-def find(app: App, email: str) -> Subscriber | None:
-    """The subscriber with this address (any status), or None."""
-    with app.sessions() as session:
-        return _by_hash(session, email_hash(email))
-
-
-# --- signing up -------------------------------------------------------------------------
 
 
 def _record_signup(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+
+from digest.sanitize import safe_url
 
 __all__ = ["Summary", "html_to_text", "reading_minutes", "summarize", "thumbnail", "truncate"]
 
@@ -129,14 +130,9 @@ def thumbnail(content_html: str) -> str | None:
 
 
 def _safe_image(src: str | None) -> str | None:
-    if not src:
-        return None
-    url = src.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        return None
-    low = url.lower()
-    if any(marker in low for marker in _TRACKERS):
+    """An http(s) image URL that is not a known tracker or avatar, else None."""
+    url = safe_url(src)
+    if url is None or any(marker in url.lower() for marker in _TRACKERS):
         return None
     return url
 
