@@ -120,6 +120,20 @@ def _smtp_server(handler):
     return controller, port
 
 
+def _interrupted_batch_of_four(handler):
+    """Send r0..r3 to a local SMTP server that stops the batch; the BatchInterrupted info."""
+    from digest.transports.base import BatchInterrupted
+
+    controller, port = _smtp_server(handler)
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
+                MAIL, [Recipient(f"r{i}@example.org") for i in range(4)])
+    finally:
+        controller.stop()
+    return info
+
+
 def test_smtp_refused_reader_is_reported_and_others_sent() -> None:
     received: list[str] = []
 
@@ -146,7 +160,6 @@ def test_smtp_refused_reader_is_reported_and_others_sent() -> None:
 
 
 def test_smtp_transient_failure_mid_batch_reports_progress() -> None:
-    from digest.transports.base import BatchInterrupted
 
     received: list[str] = []
 
@@ -157,13 +170,7 @@ def test_smtp_transient_failure_mid_batch_reports_progress() -> None:
             received.extend(envelope.rcpt_tos)
             return "250 OK"
 
-    controller, port = _smtp_server(Handler())
-    try:
-        with pytest.raises(BatchInterrupted) as info:
-            SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
-                MAIL, [Recipient(f"r{i}@example.org") for i in range(4)])
-    finally:
-        controller.stop()
+    info = _interrupted_batch_of_four(Handler())
     assert info.value.accepted == 2 and received == ["r0@example.org", "r1@example.org"]
     assert isinstance(info.value, TransientDeliveryError)
 
@@ -171,7 +178,6 @@ def test_smtp_transient_failure_mid_batch_reports_progress() -> None:
 def test_smtp_batch_stopped_by_a_time_limit_says_how_far_it_got(monkeypatch) -> None:
     """Celery's soft time limit (or any unmapped error) mid-batch must not resend readers."""
     from digest.transports import smtp
-    from digest.transports.base import BatchInterrupted
 
     class SoftTimeLimit(Exception):
         pass
@@ -191,11 +197,5 @@ def test_smtp_batch_stopped_by_a_time_limit_says_how_far_it_got(monkeypatch) -> 
         return real_build(mail, recipient, domain, **kw)
 
     monkeypatch.setattr(smtp, "build_mime", build)
-    controller, port = _smtp_server(Handler())
-    try:
-        with pytest.raises(BatchInterrupted) as info:
-            SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=5).send_batch(
-                MAIL, [Recipient(f"r{i}@example.org") for i in range(4)])
-    finally:
-        controller.stop()
+    info = _interrupted_batch_of_four(Handler())
     assert info.value.accepted == 2 and received == ["r0@example.org", "r1@example.org"]
