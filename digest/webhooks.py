@@ -6,18 +6,24 @@ the timestamp is within ``REPLAY_WINDOW`` of now. Each event is applied once (``
 is the primary key of ``WebhookEvent``). Bounces, drops for bounced or invalid addresses, spam
 reports and unsubscribes suppress the reader at once; delivered, open and click are counted on
 the edition named in the event's custom args.
+
+Events are applied or skipped one by one: a request is first applied in one transaction (the
+common case, one commit), and if anything in it fails, each event is applied again in its own,
+so one malformed event (an id past 2^63, a NUL byte) can never roll back a spam report beside it.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
@@ -29,6 +35,9 @@ from digest.wiring import App
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 REPLAY_WINDOW = 600  # seconds either side of now
+MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in every database we support
+
+log = logging.getLogger(__name__)
 
 _SUPPRESS = {
     "bounce": SubscriberStatus.BOUNCED,
@@ -57,6 +66,12 @@ class WebhookReport:
     duplicates: int
     suppressed: int
     counted: int
+    skipped: int = 0  # events that could not be applied (malformed), logged one by one
+
+    def __add__(self, other: WebhookReport) -> WebhookReport:
+        return WebhookReport(self.applied + other.applied, self.duplicates + other.duplicates,
+                             self.suppressed + other.suppressed, self.counted + other.counted,
+                             self.skipped + other.skipped)
 
 
 def verify(public_key: str | None, body: bytes, signature: str | None,
@@ -83,10 +98,19 @@ def verify(public_key: str | None, body: bytes, signature: str | None,
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    """A database id from an event's custom arg; None if it is not one (absurd ones included)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):  # also a string of more than 4300 digits
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+def _text(value: Any, limit: int) -> str:
+    """A string from an event field, cut to its column and without NUL (PostgreSQL refuses it)."""
+    return str(value or "").replace("\x00", "")[:limit]
 
 
 def _suppression(event: dict[str, Any]) -> SubscriberStatus | None:
@@ -113,8 +137,9 @@ def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
         update(Subscriber)
         .where(match, Subscriber.status.in_([SubscriberStatus.ACTIVE, SubscriberStatus.PENDING]))
         .values(status=status, unsubscribed_at=now,
-                suppressed_reason=f"sendgrid {event.get('event')}: "
-                                  f"{event.get('reason') or event.get('type') or ''}"[:300])
+                suppressed_reason=_text(f"sendgrid {event.get('event')}: "
+                                        f"{event.get('reason') or event.get('type') or ''}",
+                                        300))
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
@@ -127,16 +152,16 @@ def apply_events(session: Session, events: list[dict[str, Any]],
     applied = duplicates = suppressed = counted = 0
     for event in events:
         # Looked up as stored: a longer id kept whole here would never match its own row.
-        event_id = str(event.get("sg_event_id") or "")[:_EVENT_ID_LENGTH]
+        event_id = _text(event.get("sg_event_id"), _EVENT_ID_LENGTH)
         if not event_id:
             continue
         if session.get(WebhookEvent, event_id) is not None:
             duplicates += 1
             continue
-        email = str(event.get("email") or "").strip()
+        email = _text(event.get("email"), 1000).strip()
         hashed = email_hash(email) if email else None
         edition_id = _int(event.get("edition_id"))
-        kind = str(event.get("event", ""))[:40]
+        kind = _text(event.get("event"), 40)
         session.add(WebhookEvent(sg_event_id=event_id, event=kind,
                                  email_hash=hashed, edition_id=edition_id))
         session.flush()
@@ -160,7 +185,29 @@ def handle_sendgrid_webhook(app: App, body: bytes, signature: str | None,
         events = json.loads(body)
     except ValueError as exc:
         raise WebhookRejected("the body is not JSON", 400) from exc
+    except RecursionError as exc:
+        raise WebhookRejected("the body is nested too deeply", 400) from exc
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise WebhookRejected("expected a JSON array of events", 400)
-    with transaction(app.sessions) as session:
-        return apply_events(session, events, now)
+    try:
+        with transaction(app.sessions) as session:
+            return apply_events(session, events, now)
+    except (SQLAlchemyError, ValueError, OverflowError) as exc:
+        log.warning("webhook batch failed (%s); applying its %d events one by one",
+                    type(exc).__name__, len(events))
+    return _apply_one_by_one(app, events, now)
+
+
+def _apply_one_by_one(app: App, events: list[dict[str, Any]],
+                      now: datetime | None) -> WebhookReport:
+    """Each event in its own transaction: a bad one is skipped, the others stay applied."""
+    report = WebhookReport(0, 0, 0, 0)
+    for event in events:
+        try:
+            with transaction(app.sessions) as session:
+                report += apply_events(session, [event], now)
+        except (SQLAlchemyError, ValueError, OverflowError) as exc:
+            log.warning("webhook event %r skipped: %s", _text(event.get("sg_event_id"), 100),
+                        type(exc).__name__)
+            report += WebhookReport(0, 0, 0, 0, skipped=1)
+    return report

@@ -70,4 +70,5 @@ async def sendgrid_webhook(request: Request, app: App = Depends(get_app)) -> dic
             request.headers.get(TIMESTAMP_HEADER))
     except WebhookRejected as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc
-    return {"applied": report.applied, "duplicates": report.duplicates}
+    return {"applied": report.applied, "duplicates": report.duplicates,
+            "skipped": report.skipped}

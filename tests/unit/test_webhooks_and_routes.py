@@ -102,7 +102,7 @@ def test_valid_webhook_is_applied_once_and_forgeries_change_nothing(web) -> None
     assert counts == (1, 1, 1) and seen == 8
 
     replay = client.post("/webhooks/sendgrid", content=body, headers=headers)
-    assert replay.json() == {"applied": 0, "duplicates": 8}
+    assert replay.json() == {"applied": 0, "duplicates": 8, "skipped": 0}
     assert _state(app) == (statuses, counts, seen)
 
 
@@ -137,6 +137,6 @@ def test_long_event_id_replay_is_a_duplicate(web) -> None:
     long_id = "x" * 150
     body, headers = _signed([{"sg_event_id": long_id, "event": "open", "edition_id": "1"}])
     assert client.post("/webhooks/sendgrid", content=body, headers=headers).json() == {
-        "applied": 1, "duplicates": 0}
+        "applied": 1, "duplicates": 0, "skipped": 0}
     replay = client.post("/webhooks/sendgrid", content=body, headers=headers)
-    assert replay.status_code == 200 and replay.json() == {"applied": 0, "duplicates": 1}
+    assert replay.status_code == 200 and replay.json() == {"applied": 0, "duplicates": 1, "skipped": 0}
