@@ -1,4 +1,14 @@
 # One image for the web app, the Celery worker and the Celery beat.
+# Build the wheel in one stage (templates/, the sample feed and the migrations go inside the
+# package), install the locked dependencies and the wheel in the next.
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir hatchling==1.33.0
+COPY pyproject.toml README.md ./
+COPY digest ./digest
+COPY templates ./templates
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /dist .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -6,11 +16,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY digest ./digest
-COPY templates ./templates
+COPY requirements/lock.txt ./requirements/lock.txt
+RUN pip install --require-hashes -r requirements/lock.txt
+COPY --from=build /dist/*.whl /tmp/
+RUN pip install --no-deps /tmp/*.whl && rm /tmp/*.whl \
+    && useradd --system --home /app digest && chown -R digest /app
+# worker.py sits at the top so `celery -A worker worker|beat` runs from /app.
 COPY worker.py ./
-RUN pip install -e . && useradd --system --home /app digest && chown -R digest /app
 USER digest
 
 EXPOSE 8000

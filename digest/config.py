@@ -10,14 +10,21 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def _templates_dir() -> Path:
+    """The top-level templates/: inside the package in a wheel, beside it in a checkout."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 SAMPLE_FEED = Path(__file__).resolve().parent / "sample" / "feed.xml"
 
 MailBackend = Literal["outbox", "sendgrid", "smtp"]
@@ -97,9 +104,9 @@ class Settings(BaseSettings):
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(f"expected five cron fields (minute hour day month weekday), "
-                             f"e.g. '0 8 * * mon'; got {value!r}")
+        from digest.schedule import parse_schedule  # Celery's crontab: the one cron reader
+
+        parse_schedule(value)
         return value
 
     @field_validator("timezone")

@@ -1,26 +1,43 @@
-"""Which period a send belongs to, so each cadence sends once per period.
+"""SCHEDULE, read once by Celery's ``crontab``, and which period a send belongs to.
 
-The weekly period is named after the local date of the most recent ``SCHEDULE`` fire time in
-``TIMEZONE`` (croniter on zone-aware datetimes). Naming periods by local wall-clock date means
-a daylight-saving change can neither skip a week nor produce two keys for one week: the
-Monday-08:00 fire is one local date whatever the UTC offset that morning. Daily periods are
-local calendar days. The instant cadence has no calendar: each edition is keyed by the
-edition before it (``instant:after:<id>``), so two beats that race a poll collide on one key
-instead of claiming overlapping sets of posts under two keys.
+One interpreter: :func:`parse_schedule` turns the ``SCHEDULE`` string into Celery's
+``crontab``; beat fires from that object (``digest.tasks.beat_schedule``) and the periods
+below walk the same object's parsed fields, so beat and the period keys cannot disagree on a
+day. Celery's reading is the one that holds: when both day of month and day of week are
+restricted, a day must match **both** (``0 8 1 * mon`` is 08:00 on a 1st that is a Monday),
+unlike classic cron, which takes either. SCHEDULE fires at most once a day (one minute, one
+hour): it is also the time of day of the daily digest.
+
+The weekly period is named after the local date of the most recent fire time in ``TIMEZONE``.
+Naming periods by local wall-clock date means a daylight-saving change can neither skip a week
+nor produce two keys for one week. A fire time that does not exist on the clock (skipped by a
+spring-forward change) happens at the same instant as it does for beat: the wall time read
+with the offset in force before the change (02:30 in Berlin becomes 03:30 CEST). Daily periods
+are keyed the same way by SCHEDULE's time of day. The instant cadence has no calendar: each
+edition is keyed by the edition before it (``instant:after:<id>``), so two beats that race a
+poll collide on one key instead of claiming overlapping sets of posts under two keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from celery.schedules import ParseException, crontab
 
 from digest.models import Cadence
 
+__all__ = ["Period", "daily_period", "next_fire", "parse_schedule", "period_for",
+           "weekly_period"]
+
 # A beat that fires a moment early still belongs to the period it was meant for.
 EARLY_TOLERANCE = timedelta(minutes=5)
+# How far to look for two fire times: 29 February on a Monday comes round every 28 years.
+_SEARCH_DAYS = 57 * 366
+
+_EXAMPLE = "expected five cron fields (minute hour day month weekday), e.g. '0 8 * * mon'"
 
 
 @dataclass(frozen=True)
@@ -33,31 +50,91 @@ class Period:
     end: datetime
 
 
-def _local(now: datetime | None, tz: ZoneInfo) -> datetime:
+def parse_schedule(expression: str) -> crontab:
+    """``SCHEDULE`` as Celery's crontab; ValueError naming the problem if it cannot be used."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"{_EXAMPLE}; got {expression!r}")
+    minute, hour, day_of_month, month, day_of_week = fields
+    try:
+        cron = crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month, day_of_week=day_of_week)
+    except (ValueError, ParseException) as exc:
+        raise ValueError(f"{_EXAMPLE} (months and days of the month as numbers, weekdays "
+                         f"0-6 or sun-sat); got {expression!r}: {exc}") from exc
+    if len(cron.minute) != 1 or len(cron.hour) != 1:
+        raise ValueError("the digest is sent at most once a day: give one minute and one hour, "
+                         f"e.g. '0 8 * * mon'; got {expression!r}")
+    if next(_fire_days(cron, date(2000, 1, 1), step=1), None) is None:
+        raise ValueError(f"{expression!r} never fires (no day matches both its day of month "
+                         "and its day of week)")
+    return cron
+
+
+def daily_cron(expression: str) -> crontab:
+    """Every day at SCHEDULE's time of day: the daily digest's crontab."""
+    cron = parse_schedule(expression)
+    return crontab(minute=_only(cron.minute), hour=_only(cron.hour))
+
+
+def _only(values: set[int]) -> int:
+    (value,) = values
+    return value
+
+
+def _fires_on(cron: crontab, day: date) -> bool:
+    """Celery's own day test (``crontab.remaining_delta``): month, day and weekday all match."""
+    return (day.month in cron.month_of_year and day.day in cron.day_of_month
+            and day.isoweekday() % 7 in cron.day_of_week)
+
+
+def _fire_days(cron: crontab, start: date, step: int) -> Iterator[date]:
+    """Days from ``start`` (onwards for step 1, backwards for -1) on which ``cron`` fires."""
+    day = start
+    for _ in range(_SEARCH_DAYS):
+        if _fires_on(cron, day):
+            yield day
+        day += timedelta(days=step)
+
+
+def _fire_at(cron: crontab, day: date, tz: ZoneInfo) -> datetime:
+    """The instant of ``cron``'s fire on local ``day`` (a skipped wall time: see the module)."""
+    local = datetime.combine(day, time(_only(cron.hour), _only(cron.minute)), tzinfo=tz)
+    return local.astimezone(UTC)
+
+
+def _utc(now: datetime | None) -> datetime:
     now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(tz)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
-def _latest_fire(cron: str, tz: ZoneInfo, now: datetime | None) -> tuple[datetime, datetime]:
-    """The latest fire time of ``cron`` at or before ``now`` (zone-aware), and the one before."""
-    local = _local(now, tz) + EARLY_TOLERANCE
-    itr = croniter(cron, local)
-    fire: datetime = itr.get_prev(datetime)
-    previous: datetime = itr.get_prev(datetime)
-    return fire, previous
+def _latest_fires(cron: crontab, tz: ZoneInfo, now: datetime | None) -> tuple[datetime, datetime]:
+    """The latest fire at or before ``now`` (give or take EARLY_TOLERANCE) and the one before."""
+    limit = _utc(now) + EARLY_TOLERANCE
+    start = limit.astimezone(tz).date() + timedelta(days=1)
+    fires = (_fire_at(cron, day, tz) for day in _fire_days(cron, start, step=-1))
+    past = (fire for fire in fires if fire <= limit)
+    return next(past), next(past)
+
+
+def next_fire(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
+    """The first fire of ``schedule`` after ``now``, in ``tz`` (when a new reader's is due)."""
+    cron = parse_schedule(schedule)
+    after = _utc(now)
+    start = after.astimezone(tz).date() - timedelta(days=1)
+    fires = (_fire_at(cron, day, tz) for day in _fire_days(cron, start, step=1))
+    return next(fire for fire in fires if fire > after).astimezone(tz)
+
+
+def _period(cadence: Cadence, cron: crontab, tz: ZoneInfo, now: datetime | None) -> Period:
+    fire, previous = _latest_fires(cron, tz, now)
+    key = f"{cadence.value}:{fire.astimezone(tz).date().isoformat()}"
+    return Period(cadence, key, previous, fire)
 
 
 def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
     """The period whose scheduled fire time is the latest one at or before ``now``."""
-    fire, previous = _latest_fire(schedule, tz, now)
-    return Period(
-        Cadence.WEEKLY,
-        f"weekly:{fire.date().isoformat()}",
-        previous.astimezone(UTC),
-        fire.astimezone(UTC),
-    )
+    return _period(Cadence.WEEKLY, parse_schedule(schedule), tz, now)
 
 
 def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
@@ -67,14 +144,7 @@ def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Pe
     moment early, a manual send late in the evening and a daylight-saving change all land on
     the same key as the scheduled send they belong to.
     """
-    minute, hour = schedule.split()[:2]
-    fire, previous = _latest_fire(f"{minute} {hour} * * *", tz, now)
-    return Period(
-        Cadence.DAILY,
-        f"daily:{fire.date().isoformat()}",
-        previous.astimezone(UTC),
-        fire.astimezone(UTC),
-    )
+    return _period(Cadence.DAILY, daily_cron(schedule), tz, now)
 
 
 def instant_period(after_edition_id: int, now: datetime | None = None) -> Period:

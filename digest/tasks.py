@@ -21,6 +21,7 @@ from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
 from digest.errors import AlreadySentError
 from digest.models import Cadence
 from digest.retry import MAX_DELAY
+from digest.schedule import daily_cron, parse_schedule
 from digest.wiring import App, build
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,20 @@ if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a de
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile, and
-    the nightly expiry of sign-ups that were never confirmed."""
-    minute, hour, day_of_month, month, day_of_week = settings.schedule.split()[:5]
+    the nightly expiry of sign-ups that were never confirmed.
+
+    The weekly and daily crontabs come from ``digest.schedule``, which keys periods from the
+    very same objects."""
     return {
         "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
         "weekly-digest": {
             "task": "digest.tasks.send_scheduled_task",
-            "schedule": crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                                month_of_year=month, day_of_week=day_of_week),
+            "schedule": parse_schedule(settings.schedule),
             "args": [Cadence.WEEKLY.value],
         },
         "daily-digest": {
             "task": "digest.tasks.send_scheduled_task",
-            "schedule": crontab(minute=minute, hour=hour),
+            "schedule": daily_cron(settings.schedule),
             "args": [Cadence.DAILY.value],
         },
         "instant-digest": {  # just after each hourly poll
