@@ -225,7 +225,7 @@ def _load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
             raise EditionError(f"no batch {batch_id!r} in the ledger")
         edition = batch.edition
         rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name)
+            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key)
             .where(*eligible(edition.cadence, edition.max_subscriber_id),
                    Subscriber.id > batch.after_id, Subscriber.id <= batch.upto_id)
             .order_by(Subscriber.id)
@@ -329,8 +329,7 @@ def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
         return BatchOutcome(batch_id, "skipped")
     batch, edition, rows = _load_batch(app, batch_id)
     make = recipients or RecipientFactory(app.settings)
-    stamp = int(time.time())
-    batch_recipients = [make(r.id, r.email, r.name, stamp) for r in rows]
+    batch_recipients = [make(r.id, r.email, r.name, r.link_key) for r in rows]
     own = transport is None
     transport = transport or app.transport()
     mail = outgoing_mail(app.settings, edition, batch_id)
@@ -510,11 +509,13 @@ def send_test_copy(app: App, to: str, *, cadence: Cadence = Cadence.WEEKLY,
             session.expunge(last)
             edition = last
         reader = session.execute(
-            select(Subscriber.id).where(Subscriber.email_hash == email_hash(to))).scalar()
+            select(Subscriber.id, Subscriber.link_key)
+            .where(Subscriber.email_hash == email_hash(to))).first()
     mail = outgoing_mail(app.settings, edition)
     mail = dataclasses.replace(mail, subject=f"[Test] {mail.subject}")
     recipient = (Recipient(to) if reader is None
-                 else recipient_for(app.settings, app.tokens, int(reader), to))
+                 else recipient_for(app.settings, app.tokens, reader.id, to,
+                                    link_key=reader.link_key))
     transport = app.transport()
     try:
         transport.send_batch(mail, [recipient])

@@ -12,19 +12,25 @@ from digest.render import ARCHIVE_PLACEHOLDER, PLACEHOLDERS
 from digest.tokens import Purpose, Tokens
 
 
-def confirm_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+def confirm_url(settings: Settings, tokens: Tokens, subscriber_id: int,
+                link_key: str | None) -> str:
     """The reader's confirmation page (expires after DIGEST_CONFIRM_MAX_AGE_HOURS)."""
-    return f"{settings.base_url}/confirm/{tokens.make(Purpose.CONFIRM, subscriber_id)}"
+    token = tokens.make(Purpose.CONFIRM, subscriber_id, link_key)
+    return f"{settings.base_url}/confirm/{token}"
 
 
-def unsubscribe_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+def unsubscribe_url(settings: Settings, tokens: Tokens, subscriber_id: int,
+                    link_key: str | None) -> str:
     """The reader's own one-click unsubscribe URL (RFC 8058 target)."""
-    return f"{settings.base_url}/unsubscribe/{tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
+    token = tokens.make(Purpose.UNSUBSCRIBE, subscriber_id, link_key)
+    return f"{settings.base_url}/unsubscribe/{token}"
 
 
-def preferences_url(settings: Settings, tokens: Tokens, subscriber_id: int) -> str:
+def preferences_url(settings: Settings, tokens: Tokens, subscriber_id: int,
+                    link_key: str | None) -> str:
     """The reader's own preferences page."""
-    return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscriber_id)}"
+    token = tokens.make(Purpose.PREFERENCES, subscriber_id, link_key)
+    return f"{settings.base_url}/preferences/{token}"
 
 
 def signup_url(settings: Settings) -> str:
@@ -52,11 +58,15 @@ def list_unsubscribe_headers(settings: Settings, one_click_url: str) -> dict[str
 
 
 def recipient_for(
-    settings: Settings, tokens: Tokens, subscriber_id: int, email: str, name: str | None = None
+    settings: Settings, tokens: Tokens, subscriber_id: int, email: str, name: str | None = None,
+    *, link_key: str | None,
 ) -> Recipient:
-    """A reader with their own unsubscribe/preferences links and headers."""
-    unsub = unsubscribe_url(settings, tokens, subscriber_id)
-    prefs = preferences_url(settings, tokens, subscriber_id)
+    """A reader with their own unsubscribe/preferences links and headers.
+
+    ``link_key`` is the reader's ``Subscriber.link_key``: the links die when it changes.
+    """
+    unsub = unsubscribe_url(settings, tokens, subscriber_id, link_key)
+    prefs = preferences_url(settings, tokens, subscriber_id, link_key)
     return Recipient(
         email=email,
         name=name,

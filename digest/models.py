@@ -8,6 +8,7 @@ and period (``Edition.key``), a batch once per edition and sequence number (``Ba
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -32,6 +33,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_link_key() -> str:
+    """A fresh random key for a reader's links (16 URL-safe characters, 96 bits)."""
+    return secrets.token_urlsafe(12)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -139,7 +145,9 @@ class Cadence(enum.StrEnum):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (Index("ix_subscribers_sendable", "status", "cadence", "id"),)
+    # sqlite_autoincrement: SQLite would otherwise hand a deleted reader's id to the next one.
+    __table_args__ = (Index("ix_subscribers_sendable", "status", "cadence", "id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
@@ -160,6 +168,9 @@ class Subscriber(Base):
     consent_ip: Mapped[str | None] = mapped_column(String(64))
     consent_source: Mapped[str | None] = mapped_column(String(100))
     suppressed_reason: Mapped[str | None] = mapped_column(String(300))
+    # Signed into the reader's links and replaced on erasure, so old links die with the
+    # reader (digest.tokens). NULL for readers from before it existed.
+    link_key: Mapped[str | None] = mapped_column(String(32), default=new_link_key)
 
 
 class EditionStatus(enum.StrEnum):

@@ -19,6 +19,7 @@ are one reader.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,7 +35,15 @@ from digest import links, reader_mail
 from digest.db import transaction
 from digest.errors import DeliveryError, InvalidEmailError, InvalidTokenError, SubscriberError
 from digest.message import OutgoingMail, Recipient
-from digest.models import Cadence, Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
+from digest.models import (
+    Cadence,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+    new_link_key,
+    utcnow,
+)
 from digest.tokens import Purpose
 from digest.wiring import App
 
@@ -116,8 +125,8 @@ def _by_hash(session: Session, digest: str) -> Subscriber | None:
 
 def _record_signup(
     app: App, address: str, ip: str | None, source: str, now: datetime
-) -> int | None:
-    """Apply the sign-up rules; the subscriber id if a confirmation mail is due, else None."""
+) -> tuple[int, str | None] | None:
+    """Apply the sign-up rules; the reader (id, link key) if a confirmation mail is due."""
     with transaction(app.sessions) as session:
         sub = _by_hash(session, email_hash(address))
         if sub is None:
@@ -139,7 +148,7 @@ def _record_signup(
         sub.consent_source = source[:100]
         sub.confirmation_sent_at = now  # claimed before sending; cleared if sending fails
         session.flush()
-        return sub.id
+        return sub.id, sub.link_key
 
 
 def subscribe(app: App, email: str, *, ip: str | None, source: str,
@@ -148,17 +157,19 @@ def subscribe(app: App, email: str, *, ip: str | None, source: str,
     now = now or utcnow()
     address = normalise(email, app.settings.blocked_domains)
     try:
-        subscriber_id = _record_signup(app, address, ip, source, now)
+        reader = _record_signup(app, address, ip, source, now)
     except IntegrityError:  # the same address signed up concurrently: the rules apply again
-        subscriber_id = _record_signup(app, address, ip, source, now)
-    if subscriber_id is None:
+        reader = _record_signup(app, address, ip, source, now)
+    if reader is None:
         return
-    url = links.confirm_url(app.settings, app.tokens, subscriber_id)
+    subscriber_id, link_key = reader
+    url = links.confirm_url(app.settings, app.tokens, subscriber_id, link_key)
     mail = reader_mail.confirmation(app.settings, url)
     try:
         # The reader's own links and List-Unsubscribe headers, as on every mail we send:
         # "Never email me again" must work from the confirmation mail too.
-        _send(app, mail, links.recipient_for(app.settings, app.tokens, subscriber_id, address))
+        _send(app, mail, links.recipient_for(app.settings, app.tokens, subscriber_id, address,
+                                             link_key=link_key))
     except DeliveryError:
         log.exception("confirmation mail to subscriber %s failed", subscriber_id)
         with transaction(app.sessions) as session:
@@ -175,15 +186,25 @@ def _send(app: App, mail: OutgoingMail, recipient: Recipient) -> None:
 
 
 def _subscriber_from(session: Session, app: App, purpose: Purpose, token: str) -> Subscriber:
-    subscriber_id = app.tokens.read(purpose, token)
-    sub = session.get(Subscriber, subscriber_id)
-    if sub is None:
+    """The reader a token names, if the token was made for this very reader.
+
+    The link key is checked as well as the id: an erased reader has a new key and a deleted
+    one has no row (ids are never reused), so an old link acts on nobody.
+    """
+    ref = app.tokens.read(purpose, token)
+    sub = session.get(Subscriber, ref.subscriber_id)
+    if sub is None or not hmac.compare_digest(sub.link_key or "", ref.link_key):
         raise InvalidTokenError("this link is no longer valid")
     return sub
 
 
-def confirm(app: App, token: str, now: datetime | None = None) -> bool:
-    """Confirm a pending sign-up and send the welcome mail; False if it was already active."""
+def confirm(app: App, token: str, now: datetime | None = None, *,
+            welcome: Callable[[int], None] | None = None) -> bool:
+    """Confirm a pending sign-up and send the welcome mail; False if it was already active.
+
+    ``welcome`` hands the welcome mail elsewhere (the web app sends it after the answer);
+    without one it is sent at once.
+    """
     now = now or utcnow()
     with transaction(app.sessions) as session:
         sub = _subscriber_from(session, app, Purpose.CONFIRM, token)
@@ -193,8 +214,22 @@ def confirm(app: App, token: str, now: datetime | None = None) -> bool:
             raise InvalidTokenError("this link is no longer valid; please sign up again")
         sub.status = SubscriberStatus.ACTIVE
         sub.confirmed_at = now
-        subscriber_id, address, name = sub.id, sub.email, sub.name
-    _send_welcome(app, subscriber_id, address, name)
+        subscriber_id, address, name, link_key = sub.id, sub.email, sub.name, sub.link_key
+    if welcome is not None:
+        welcome(subscriber_id)
+    else:
+        _send_welcome(app, subscriber_id, address, name, link_key)
+    return True
+
+
+def send_welcome(app: App, subscriber_id: int) -> bool:
+    """Send the welcome mail to a reader who is (still) active; False if they are not."""
+    with app.sessions() as session:
+        sub = session.get(Subscriber, subscriber_id)
+        if sub is None or sub.status is not SubscriberStatus.ACTIVE or sub.email is None:
+            return False
+        address, name, link_key = sub.email, sub.name, sub.link_key
+    _send_welcome(app, subscriber_id, address, name, link_key)
     return True
 
 
@@ -206,10 +241,12 @@ def _latest_edition(app: App) -> Edition | None:
         ).first()
 
 
-def _send_welcome(app: App, subscriber_id: int, address: str, name: str | None) -> None:
+def _send_welcome(app: App, subscriber_id: int, address: str, name: str | None,
+                  link_key: str | None) -> None:
     latest = _latest_edition(app) if app.settings.welcome_with_latest else None
     mail = reader_mail.welcome(app.settings, latest)
-    recipient = links.recipient_for(app.settings, app.tokens, subscriber_id, address, name)
+    recipient = links.recipient_for(app.settings, app.tokens, subscriber_id, address, name,
+                                    link_key=link_key)
     try:
         _send(app, mail, recipient)
     except DeliveryError:  # the reader is subscribed either way; the welcome is a courtesy
@@ -292,6 +329,7 @@ def _erase(sub: Subscriber, now: datetime, reason: str) -> None:
     sub.status = SubscriberStatus.DELETED
     sub.unsubscribed_at = sub.unsubscribed_at or now
     sub.suppressed_reason = reason
+    sub.link_key = new_link_key()  # every link mailed so far stops working
 
 
 def delete_me(app: App, token: str, now: datetime | None = None) -> None:

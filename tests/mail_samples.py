@@ -68,7 +68,8 @@ def write_eml(
     """Send ``rendered`` to one reader through the outbox; the path of the .eml written."""
     tokens = Tokens(settings.secret_key.get_secret_value())
     mail = outgoing_mail(settings, rendered, edition_id=edition_id)
-    reader = recipient_for(settings, tokens, subscriber_id, email_address, name)
+    reader = recipient_for(settings, tokens, subscriber_id, email_address, name,
+                           link_key="k3yOfTheSampleRdr")
     OutboxTransport(directory, settings.sending_domain).send_batch(mail, [reader])
     (path,) = sorted(directory.glob("*.eml"))
     return path

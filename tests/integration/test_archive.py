@@ -62,7 +62,7 @@ def test_an_edition_page_has_generic_links_and_no_token(client, sqlite_app) -> N
     settings = sqlite_app.settings
     rendered = render_digest(settings, sample_sections(3))
     # Even a stored HTML that was personalised by mistake must not leak the token.
-    token = sqlite_app.tokens.make(Purpose.PREFERENCES, 5)
+    token = sqlite_app.tokens.make(Purpose.PREFERENCES, 5, "AnyReadersLinkKey")
     leaked = rendered.html.replace(
         "[%preferences_url%]", f"https://news.example.org/preferences/{token}"
     )

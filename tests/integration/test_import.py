@@ -29,9 +29,9 @@ def test_ten_thousand_rows_with_duplicates_and_bad_rows(app, tmp_path, transport
     svc.add(app, "already0@example.org")
     svc.subscribe(app, "erased@example.org", ip=None, source="web")
     with app.sessions() as s:
-        erased_id = s.scalar(select(Subscriber.id).where(
-            Subscriber.email_hash == svc.email_hash("erased@example.org")))
-    svc.delete_me(app, app.tokens.make(Purpose.PREFERENCES, erased_id))
+        erased = s.execute(select(Subscriber.id, Subscriber.link_key).where(
+            Subscriber.email == "erased@example.org")).one()
+    svc.delete_me(app, app.tokens.make(Purpose.PREFERENCES, erased.id, erased.link_key))
 
     path = tmp_path / "big list.csv"
     expected_bad, expected_dupes = 0, 0

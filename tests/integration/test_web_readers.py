@@ -45,6 +45,11 @@ def _row(app, email):
         return s.scalars(query).first()
 
 
+def _token(app, purpose, email):
+    row = _row(app, email)
+    return app.tokens.make(purpose, row.id, row.link_key)
+
+
 def _snapshot(app):
     with app.sessions() as s:
         return [(r.id, r.email, r.status, r.cadence, r.paused)
@@ -191,8 +196,9 @@ def test_confirm_get_changes_nothing_post_confirms(client, sqlite_app, transport
 def test_forged_or_tampered_tokens_change_nothing(client, sqlite_app, transport):
     client.post("/subscribe", data={"email": "r@example.org"})
     token = CONFIRM.search(transport.sent[0][0].text).group(1)
-    sub_id = _row(sqlite_app, "r@example.org").id
-    unsub = sqlite_app.tokens.make(Purpose.UNSUBSCRIBE, sub_id)
+    row = _row(sqlite_app, "r@example.org")
+    sub_id = row.id
+    unsub = sqlite_app.tokens.make(Purpose.UNSUBSCRIBE, sub_id, row.link_key)
     before = _snapshot(sqlite_app)
     for path in (f"/confirm/{token}x", f"/confirm/{token[:-3]}abc", "/confirm/forged",
                  f"/confirm/{unsub}", f"/unsubscribe/{token}", f"/unsubscribe/{unsub[:-2]}zz",
@@ -207,7 +213,7 @@ def test_forged_or_tampered_tokens_change_nothing(client, sqlite_app, transport)
 
 def test_one_click_unsubscribe_like_gmail(client, sqlite_app):
     add(sqlite_app, "r@example.org")
-    token = sqlite_app.tokens.make(Purpose.UNSUBSCRIBE, _row(sqlite_app, "r@example.org").id)
+    token = _token(sqlite_app, Purpose.UNSUBSCRIBE, "r@example.org")
     assert client.get(f"/unsubscribe/{token}").status_code == 200
     assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.ACTIVE
     client.cookies.clear()
@@ -224,7 +230,7 @@ def test_one_click_unsubscribe_like_gmail(client, sqlite_app):
 
 def test_preferences_page_saves_downloads_and_deletes(client, sqlite_app):
     add(sqlite_app, "r@example.org")
-    token = sqlite_app.tokens.make(Purpose.PREFERENCES, _row(sqlite_app, "r@example.org").id)
+    token = _token(sqlite_app, Purpose.PREFERENCES, "r@example.org")
     page = client.get(f"/preferences/{token}")
     assert page.status_code == 200 and "r@example.org" in page.text
     r = client.post(f"/preferences/{token}", data={"action": "save", "cadence": "instant",
@@ -292,7 +298,7 @@ def test_confirming_twice_does_not_promise_a_second_welcome(client, sqlite_app, 
 
 def test_delete_me_needs_the_checkbox(client, sqlite_app):
     add(sqlite_app, "r@example.org")
-    token = sqlite_app.tokens.make(Purpose.PREFERENCES, _row(sqlite_app, "r@example.org").id)
+    token = _token(sqlite_app, Purpose.PREFERENCES, "r@example.org")
     r = client.post(f"/preferences/{token}", data={"action": "delete"})
     assert r.status_code == 422 and "Yes, delete everything about me" in r.text
     assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.ACTIVE

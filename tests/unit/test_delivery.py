@@ -39,7 +39,8 @@ def test_send_claims_period_once(app, transport) -> None:
     assert mail.custom_args["batch_id"] == f"{result.edition_id}-1"
     unsub = recipients[0].substitutions[PLACEHOLDERS["unsubscribe_url"]]
     token = unsub.rsplit("/", 1)[1]
-    assert app.tokens.read(Purpose.UNSUBSCRIBE, token) == recipients[0].subscriber_id
+    reader = app.tokens.read(Purpose.UNSUBSCRIBE, token)
+    assert reader.subscriber_id == recipients[0].subscriber_id
     assert recipients[0].headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     add_post(app, "Another post")  # new post, same week: still the same period
     with pytest.raises(AlreadySentError):
