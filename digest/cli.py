@@ -16,7 +16,7 @@ from rich.table import Table
 
 from digest.errors import DigestError
 from digest.models import Cadence, SubscriberStatus
-from digest.wiring import App, build
+from digest.wiring import App, build, check_can_send
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -190,6 +190,7 @@ def serve(
     from digest.web.app import create_app
 
     app = _app()
+    check_can_send(app.settings)
     _warn_about_settings(app)
     uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True)
 

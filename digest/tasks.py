@@ -16,13 +16,14 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
+from celery.signals import worker_init
 
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
-from digest.errors import AlreadySentError
+from digest.errors import AlreadySentError, ConfigError
 from digest.models import Cadence
 from digest.retry import MAX_DELAY
 from digest.schedule import daily_cron, parse_schedule
-from digest.wiring import App, build
+from digest.wiring import App, build, check_can_send
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,20 @@ def make_celery(settings: Settings) -> Celery:
 
 
 celery_app = make_celery(load_settings())
+
+
+def refuse_to_start_unable_to_send() -> None:
+    """Stop a worker whose settings cannot send mail, with a message naming the setting."""
+    try:
+        check_can_send(load_settings())
+    except ConfigError as exc:
+        log.critical("the worker cannot start: %s", exc)
+        raise SystemExit(f"error: {exc}") from exc
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _check_worker_can_send(**_: Any) -> None:
+    refuse_to_start_unable_to_send()  # SystemExit passes through Celery's signal dispatch
 
 
 @cache

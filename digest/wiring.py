@@ -30,6 +30,45 @@ class App:
         return self.transport_factory()
 
 
+def _sendgrid_key(settings: Settings) -> str:
+    key = settings.sendgrid_api_key
+    if key is None or not key.get_secret_value().strip():
+        raise ConfigError(
+            "SENDGRID_API_KEY is not set, but DIGEST_MAIL_BACKEND=sendgrid needs it: set it to "
+            "a SendGrid API key with Mail Send permission, or choose another DIGEST_MAIL_BACKEND"
+        )
+    return key.get_secret_value()
+
+
+def check_can_send(settings: Settings) -> None:
+    """Refuse settings that cannot send mail, naming the setting to fix.
+
+    ``digest serve`` and the worker call this before starting: otherwise every sign-up is a
+    500 and every batch a traceback, and nobody is told why. It opens no connection.
+    """
+    sender = settings.from_email
+    if "@" not in sender.strip("@") or any(c.isspace() for c in sender):
+        raise ConfigError(f"DIGEST_FROM_EMAIL: {settings.from_email!r} is not an email address")
+    if settings.mail_backend == "sendgrid":
+        _sendgrid_key(settings)
+    elif settings.mail_backend == "smtp":
+        from digest.transports.smtp import parse_smtp_url
+
+        try:
+            parse_smtp_url(settings.smtp_url)
+        except ValueError as exc:  # a port that is not a number
+            raise ConfigError(f"DIGEST_SMTP_URL: {exc}") from exc
+    elif settings.mail_backend == "outbox":
+        try:
+            settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"DIGEST_OUTBOX_DIR: cannot create {settings.outbox_dir}: {exc.strerror}"
+            ) from exc
+    else:
+        make_transport(settings)  # names an unknown DIGEST_MAIL_BACKEND
+
+
 def make_transport(settings: Settings) -> Transport:
     """The transport named by DIGEST_MAIL_BACKEND."""
     if settings.mail_backend == "outbox":
@@ -41,12 +80,10 @@ def make_transport(settings: Settings) -> Transport:
 
         return SmtpTransport.from_url(settings.smtp_url, timeout=settings.send_timeout)
     if settings.mail_backend == "sendgrid":
-        if settings.sendgrid_api_key is None:
-            raise ConfigError("SENDGRID_API_KEY is required when DIGEST_MAIL_BACKEND=sendgrid")
         from digest.transports.sendgrid import SendGridTransport
 
         return SendGridTransport(
-            api_key=settings.sendgrid_api_key.get_secret_value(),
+            api_key=_sendgrid_key(settings),
             host=settings.sendgrid_host,
             timeout=settings.send_timeout,
         )
