@@ -3,14 +3,16 @@
 One place decides the sender, the shared headers (List-Id), the edition's view-in-browser
 link, the token-free fallbacks and the SendGrid tags, so delivery, confirmation and welcome
 mails all leave with the same headers. Each reader's List-Unsubscribe comes with their
-``Recipient`` (``digest.links.recipient_for``).
+``Recipient`` (``digest.links.recipient_for``). The subject is decoded and cleaned here once
+(``digest.message.header_text``), so every transport, SendGrid included, gets the same
+header-safe text.
 """
 
 from __future__ import annotations
 
 from digest.config import Settings
 from digest.links import archive_url, generic_substitutions, list_id
-from digest.message import OutgoingMail, personalize
+from digest.message import OutgoingMail, header_text, personalize
 from digest.render import ARCHIVE_PLACEHOLDER, RenderedEdition
 
 
@@ -27,11 +29,11 @@ def outgoing_mail(
     if edition_id is not None:
         custom_args["edition_id"] = str(edition_id)
     return OutgoingMail(
-        subject=personalize(rendered.subject, edition_link),
+        subject=header_text(personalize(rendered.subject, edition_link)),
         html=personalize(rendered.html, edition_link),
         text=personalize(rendered.text, edition_link),
         from_email=settings.from_email,
-        from_name=settings.from_name,
+        from_name=header_text(settings.from_name),
         reply_to=settings.reply_to,
         headers={"List-Id": list_id(settings)},
         custom_args=custom_args,

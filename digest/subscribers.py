@@ -100,7 +100,12 @@ def _is_blocked(domain: str, blocked: Iterable[str]) -> bool:
 
 
 def normalise(email: str, blocked_domains: Iterable[str] = ()) -> str:
-    """A valid address with its domain lower-cased; raises InvalidEmailError saying why."""
+    """A valid address with its domain lower-cased; raises InvalidEmailError saying why.
+
+    The domain is kept in its IDNA (ASCII) form (``user@xn--bcher-kva.de`` for
+    ``user@bücher.de``): both spellings are one reader, a punycode domain stays as typed,
+    and only a non-ASCII local part ever needs SMTPUTF8.
+    """
     if "\r" in email or "\n" in email:
         raise InvalidEmailError("an email address cannot contain line breaks")
     candidate = email.strip()
@@ -116,7 +121,10 @@ def normalise(email: str, blocked_domains: Iterable[str] = ()) -> str:
     if _is_blocked(domain, blocked_domains) or _is_blocked(info.ascii_domain.lower(),
                                                            blocked_domains):
         raise InvalidEmailError(f"addresses at {domain} cannot subscribe")
-    return f"{info.local_part}@{domain}"
+    address = f"{info.local_part}@{info.ascii_domain.lower()}"
+    if len(address) > MAX_EMAIL_LENGTH:
+        raise InvalidEmailError(f"an email address has at most {MAX_EMAIL_LENGTH} characters")
+    return address
 
 
 def _by_hash(session: Session, digest: str) -> Subscriber | None:

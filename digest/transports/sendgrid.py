@@ -28,7 +28,7 @@ import sendgrid
 from python_http_client.exceptions import HTTPError
 
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
-from digest.message import OutgoingMail, Recipient, values_for
+from digest.message import OutgoingMail, Recipient, ascii_address, header_text, values_for
 
 MAX_PERSONALIZATIONS = 1000
 _NAME_SEPARATORS = re.compile(r"[,;]+")
@@ -85,13 +85,14 @@ def map_http_error(exc: HTTPError) -> TransientDeliveryError | PermanentDelivery
 
 
 def display_name(name: str) -> str:
-    """``name`` without the commas and semicolons SendGrid would read as address separators."""
-    return " ".join(_NAME_SEPARATORS.sub(" ", name).split())
+    """``name`` cleaned for a header, without the commas and semicolons SendGrid would read
+    as address separators."""
+    return " ".join(_NAME_SEPARATORS.sub(" ", header_text(name)).split())
 
 
 def personalization(mail: OutgoingMail, recipient: Recipient) -> dict[str, Any]:
     """One reader's entry in ``personalizations``: their links, else the mail's fallbacks."""
-    to: dict[str, str] = {"email": recipient.email}
+    to: dict[str, str] = {"email": ascii_address(recipient.email)}
     name = display_name(recipient.name or "")
     if name:
         to["name"] = name
@@ -113,15 +114,15 @@ def request_body(mail: OutgoingMail, recipients: Sequence[Recipient]) -> dict[st
     """The JSON body of one mail/send request (text/plain before text/html)."""
     body: dict[str, Any] = {
         "personalizations": [personalization(mail, r) for r in recipients],
-        "from": {"email": mail.from_email, "name": display_name(mail.from_name)},
-        "subject": mail.subject,
+        "from": {"email": ascii_address(mail.from_email), "name": display_name(mail.from_name)},
+        "subject": header_text(mail.subject),
         "content": [
             {"type": "text/plain", "value": mail.text},
             {"type": "text/html", "value": mail.html},
         ],
     }
     if mail.reply_to:
-        body["reply_to"] = {"email": mail.reply_to}
+        body["reply_to"] = {"email": ascii_address(mail.reply_to)}
     if mail.headers:
         body["headers"] = dict(mail.headers)
     if mail.categories:

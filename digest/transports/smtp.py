@@ -6,6 +6,9 @@
 connections are transient; 5xx replies and failed logins are permanent. A reader refused with
 a 5xx is reported and the others still go out; a transient failure mid-batch says how many
 readers were already accepted (``BatchInterrupted``), so a retry does not mail them twice.
+
+Addresses travel with their domain in IDNA (ASCII) form, so SMTPUTF8 is asked for only when
+a local part is not ASCII; a server without SMTPUTF8 refuses that reader alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from digest.message import OutgoingMail, Recipient, build_mime
+from digest.message import OutgoingMail, Recipient, build_mime, needs_smtputf8
 from digest.transports.base import BatchInterrupted, Refusals
 
 log = logging.getLogger(__name__)
@@ -155,8 +158,16 @@ class SmtpTransport:
     def _send_one(conn: smtplib.SMTP, mail: OutgoingMail, recipient: Recipient, domain: str,
                   refused: list[str]) -> None:
         """One reader; a permanent refusal of this reader alone is noted, not raised."""
+        message = build_mime(mail, recipient, domain)
+        if needs_smtputf8(recipient.email) or needs_smtputf8(mail.from_email):
+            conn.ehlo_or_helo_if_needed()
+            if not conn.has_extn("smtputf8"):
+                log.warning("SMTP refused %s: no SMTPUTF8", recipient.email)
+                refused.append(f"{recipient.email}: the SMTP server does not support SMTPUTF8, "
+                               "which this address needs (its local part is not ASCII)")
+                return
         try:
-            conn.send_message(build_mime(mail, recipient, domain))
+            conn.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (550, b""))
             if 400 <= code < 500:  # try this reader again later, with the rest after them
