@@ -45,7 +45,7 @@ def test_digest_headers_are_present_and_correct(settings, tmp_path: Path) -> Non
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = [t.strip().strip("<>") for t in msg["List-Unsubscribe"].split(",")]
     assert https.startswith("https://news.example.org/unsubscribe/")
-    assert _tokens(settings).read(Purpose.UNSUBSCRIBE, https.rsplit("/", 1)[1]) == 42
+    assert _tokens(settings).read(Purpose.UNSUBSCRIBE, https.rsplit("/", 1)[1]).subscriber_id == 42
     assert mailto == "mailto:unsubscribe@news.example.org?subject=unsubscribe"
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
