@@ -192,7 +192,8 @@ def serve(
     app = _app()
     check_can_send(app.settings)
     _warn_about_settings(app)
-    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True)
+    # log_config=None: uvicorn's loggers go through digest.logs like everything else.
+    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True, log_config=None)
 
 
 @cli.command()
@@ -295,4 +296,12 @@ def subscribers_export(
 
 def main() -> None:
     """Console-script entry point; a bad setting stops with a message naming it."""
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+    from digest.logs import configure
+
+    try:
+        configure(load_settings())
+    except ConfigError:
+        configure(None)  # the command itself reports the bad setting
     cli()

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     schedule: str = "0 8 * * mon"
     timezone: str = "Europe/Istanbul"
     subject_template: str = "{blog}: {lead}{more}"
+    # Logging (digest.logs): one text line or one JSON object per event, on stderr.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     # Feed ingestion
     fetch_timeout: float = 20.0
@@ -108,6 +111,14 @@ class Settings(BaseSettings):
 
         parse_schedule(value)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_log_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"expected one of {', '.join(levels)}; got {value!r}")
+        return value.upper()
 
     @field_validator("timezone")
     @classmethod

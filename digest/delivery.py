@@ -324,6 +324,22 @@ def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
                now: datetime | None = None,
                recipients: RecipientFactory | None = None) -> BatchOutcome:
     """Claim one ledger batch, send it through the transport and record the outcome."""
+    outcome = _send_batch(app, batch_id, transport=transport, now=now, recipients=recipients)
+    log.info("batch %s %s: %d readers, attempt %d%s", batch_id, outcome.status,
+             outcome.recipients, outcome.attempts, f" ({outcome.error})" if outcome.error else "",
+             extra={"edition_id": _edition_of(batch_id), "batch_id": batch_id,
+                    "status": outcome.status, "recipients": outcome.recipients})
+    return outcome
+
+
+def _edition_of(batch_id: str) -> int | None:
+    """The edition a ledger batch id (``<edition>-<seq>``) belongs to."""
+    head = batch_id.partition("-")[0]
+    return int(head) if head.isdigit() else None
+
+
+def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
+                now: datetime | None, recipients: RecipientFactory | None) -> BatchOutcome:
     claimed_at = _now(now)
     if not _claim_batch(app, batch_id, claimed_at):
         return BatchOutcome(batch_id, "skipped")
@@ -553,8 +569,10 @@ def reconcile(app: App, now: datetime | None = None, *,
             session.execute(update(Batch).where(Batch.id.in_(waiting),
                                                 Batch.status == BatchStatus.PENDING)
                             .values(claimed_at=now).execution_options(synchronize_session=False))
+    log.info("reconcile: %d batches to re-drive, %d editions finished", len(stuck),
+             len(finished), extra={"batch_ids": stuck, "edition_ids": finished})
     if stuck:
-        log.warning("reconcile: re-driving %d batches", len(stuck))
+        log.warning("reconcile: re-driving %d batches", len(stuck), extra={"batch_ids": stuck})
         if dispatch is not None:
             dispatch(stuck)
         else:

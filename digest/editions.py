@@ -17,9 +17,11 @@ by the one before it, so two beats racing a poll cannot both claim overlapping p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +35,8 @@ from digest.models import Cadence, Edition, EditionStatus, Feed, Post
 from digest.render import RenderedEdition, render_digest, sections_for
 from digest.schedule import Period, period_for
 from digest.wiring import App
+
+log = logging.getLogger(__name__)
 
 # Editions whose posts count as already announced to that cadence's readers.
 _CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
@@ -186,6 +190,15 @@ def _claim(
     return edition
 
 
+def _claim_fields(edition: Edition | None) -> dict[str, Any] | None:
+    """What the claim log line says about ``edition``."""
+    if edition is None:
+        return None
+    return {"edition_id": edition.id, "key": edition.key, "cadence": str(edition.cadence),
+            "status": str(edition.status), "posts": len(edition.post_ids or []),
+            "recipients": edition.recipient_count}
+
+
 def claim_edition(
     app: App,
     cadence: Cadence = Cadence.WEEKLY,
@@ -203,7 +216,12 @@ def claim_edition(
     attempted: list[str] = []
     try:
         with transaction(app.sessions) as session:
-            return _claim(session, app.settings, cadence, force, now, plan, attempted)
+            edition = _claim(session, app.settings, cadence, force, now, plan, attempted)
+            fields = _claim_fields(edition)  # read while the row is loaded
+        if fields is not None:
+            log.info("edition %(edition_id)s claimed as %(key)s: %(status)s, %(posts)d posts, "
+                     "%(recipients)s readers", fields, extra=fields)
+        return edition
     except IntegrityError as exc:
         # Another process claimed the same key between our check and our insert.
         if not attempted:

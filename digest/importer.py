@@ -169,7 +169,7 @@ def _columns(first_row: list[str], label: str) -> _Columns | None:
 def _cell(row: list[str], index: int | None) -> str:
     if index is None or index >= len(row):
         return ""
-    return row[index].strip()
+    return _unneutralised(row[index].strip())
 
 
 def _name(row: list[str], cols: _Columns) -> str | None:
@@ -309,6 +309,11 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
     return report
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection"); a reader's name or address must never run on the operator's machine.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _export_value(value: object) -> str:
     if value is None:
         return ""
@@ -316,7 +321,13 @@ def _export_value(value: object) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _unneutralised(text: str) -> str:
+    """A cell as it was before ``_export_value`` quoted it, so an export imports unchanged."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
 
 
 def export_csv(app: App, path_or_stream: str | Path | IO[str]) -> int:

@@ -16,8 +16,10 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
+from celery.signals import setup_logging
 from celery.signals import worker_init
 
+from digest import logs
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
 from digest.errors import AlreadySentError, ConfigError
 from digest.models import Cadence
@@ -92,6 +94,12 @@ def make_celery(settings: Settings) -> Celery:
 
 
 celery_app = make_celery(load_settings())
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _configure_logging(**_: Any) -> None:
+    """Celery leaves logging to us: worker and beat log like the CLI and the web app."""
+    logs.configure(load_settings())
 
 
 def refuse_to_start_unable_to_send() -> None:

