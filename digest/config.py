@@ -97,7 +97,15 @@ class Settings(BaseSettings):
     )
     min_fill_seconds: float = 2.0
 
-    @field_validator("feed_url", "blocked_domains", "cors_origins", mode="before")
+    # Web
+    # Host names the web app answers for besides the host of BASE_URL (others get 400).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where readers' mails (confirmation, welcome) are sent from: a thread pool inside the web
+    # process ("inline", so `digest serve` alone works) or the Celery workers ("celery").
+    dispatch: Literal["inline", "celery"] = "inline"
+
+    @field_validator("feed_url", "blocked_domains", "cors_origins", "allowed_hosts",
+                     mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

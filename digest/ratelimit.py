@@ -4,6 +4,10 @@ Redis is a cache here, not the record: if it is down the limiter *fails open* (l
 warning and lets the request through). Signing up must not break because of a cache, and the
 harm a flood can do is bounded by the database anyway: a pending address is mailed at most
 once per ``subscribers.RESEND_AFTER``. Keys hold a hash of what is limited, never an address.
+
+There is deliberately no per-address limit on sign-up requests: anyone can type anyone's
+address, so such a limit lets a stranger lock a reader out. The database bound above limits
+the mails instead, and the reader's own request after it always works.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ class Limit:
 
 DEFAULT_LIMITS = {
     "ip": Limit(20, 3600),  # a household or office sharing one address signs up a few people
-    "email": Limit(5, 3600),
 }
 
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
 from digest import subscribers
 from digest.config import Settings
+from digest.models import utcnow
 from digest.ratelimit import RateLimiter
 from digest.wiring import App
 
-__all__ = ["SignupRequest", "form_stamp", "is_bot", "sign_up"]
+__all__ = ["SignupJob", "SignupRequest", "form_stamp", "is_bot", "record", "sign_up"]
 
 STAMP_MAX_AGE = 24 * 3600
 _SOURCE = re.compile(r"[^A-Za-z0-9_.:-]+")
@@ -62,9 +65,40 @@ def is_bot(settings: Settings, request: SignupRequest, now: float | None = None)
     return not settings.min_fill_seconds <= age <= STAMP_MAX_AGE
 
 
+@dataclass(frozen=True)
+class SignupJob:
+    """A checked sign-up, to be recorded (and its confirmation mailed) off the request."""
+
+    address: str
+    ip: str | None
+    source: str
+    at: datetime
+
+    def as_args(self) -> list[str | None]:
+        """JSON-ready arguments for the Celery task (``from_args`` reads them back)."""
+        return [self.address, self.ip, self.source, self.at.isoformat()]
+
+    @classmethod
+    def from_args(cls, address: str, ip: str | None, source: str, at: str) -> SignupJob:
+        return cls(address, ip, source, datetime.fromisoformat(at))
+
+
+def record(app: App, job: SignupJob) -> None:
+    """Record a sign-up and mail its confirmation (the part that differs per address)."""
+    subscribers.subscribe(app, job.address, ip=job.ip, source=job.source, now=job.at)
+
+
 def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
-            now: float | None = None) -> None:
-    """Check for bots and rate limits, then subscribe; bots get silence, not an error.
+            now: float | None = None, *,
+            dispatch: Callable[[SignupJob], None] | None = None) -> None:
+    """Check for bots and the per-IP limit, then hand the sign-up to ``dispatch``.
+
+    Everything done here is the same for a new and a known address (no database, no mail),
+    so the answer's timing tells nothing; ``dispatch`` (the web app's readers' jobs) records
+    it after the answer. Without one it is recorded at once (CLI and tests). There is no
+    per-address request limit: a flood of someone's address must not lock them out; what a
+    flood can cause is one confirmation mail per ``subscribers.RESEND_AFTER``, kept in the
+    database. Bots get silence, not an error.
 
     Raises InvalidEmailError for a bad address and RateLimitedError past a limit.
     """
@@ -73,7 +107,6 @@ def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
     if limiter is not None and request.ip:
         limiter.hit("ip", request.ip)
     address = subscribers.normalise(request.email, app.settings.blocked_domains)
-    if limiter is not None:
-        limiter.hit("email", subscribers.email_hash(address))
     source = _SOURCE.sub("-", request.source.strip())[:40] or "web"
-    subscribers.subscribe(app, address, ip=request.ip, source=source)
+    job = SignupJob(address, request.ip, source, utcnow())
+    (dispatch or (lambda queued: record(app, queued)))(job)

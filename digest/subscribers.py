@@ -60,6 +60,7 @@ __all__ = [
     "list_subscribers",
     "normalise",
     "remove",
+    "send_welcome",
     "subscribe",
     "unsubscribe",
     "update_preferences",

@@ -170,6 +170,32 @@ def reconcile_task() -> int:
     return len(reconcile(_app(), dispatch=enqueue_batches).redriven)
 
 
+@celery_app.task(name="digest.tasks.signup_task", bind=True, max_retries=5)  # type: ignore[untyped-decorator]
+def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
+                at: str) -> None:
+    """Record a sign-up handed over by the web app and mail its confirmation.
+
+    A database outage is retried; a failed mail is logged by ``subscribers.subscribe``,
+    which frees the address for the reader's next try.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from digest.signup import SignupJob, record
+
+    try:
+        record(_app(), SignupJob.from_args(address, ip, source, at))
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=30) from exc
+
+
+@celery_app.task(name="digest.tasks.welcome_task")  # type: ignore[untyped-decorator]
+def welcome_task(subscriber_id: int) -> bool:
+    """Send the welcome mail to a reader who just confirmed."""
+    from digest.subscribers import send_welcome
+
+    return send_welcome(_app(), subscriber_id)
+
+
 @celery_app.task(name="digest.tasks.expire_pending_task")  # type: ignore[untyped-decorator]
 def expire_pending_task() -> int:
     """Forget sign-ups that were never confirmed in time."""

@@ -72,6 +72,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "from_email": "digest@news.example.org",
         "from_name": "Diplomatic Opinion",
         "postal_address": "1 Example Street, Istanbul, Turkey",
+        # The host names test clients use (TestClient, a uvicorn on 127.0.0.1).
+        "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

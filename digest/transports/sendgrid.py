@@ -29,6 +29,7 @@ from python_http_client.exceptions import HTTPError
 
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.message import OutgoingMail, Recipient, ascii_address, header_text, values_for
+from digest.sanitize import neutralise_placeholders
 
 MAX_PERSONALIZATIONS = 1000
 _NAME_SEPARATORS = re.compile(r"[,;]+")
@@ -86,8 +87,9 @@ def map_http_error(exc: HTTPError) -> TransientDeliveryError | PermanentDelivery
 
 def display_name(name: str) -> str:
     """``name`` cleaned for a header, without the commas and semicolons SendGrid would read
-    as address separators."""
-    return " ".join(_NAME_SEPARATORS.sub(" ", header_text(name)).split())
+    as address separators, and without a placeholder opening SendGrid could fill in."""
+    cleaned = neutralise_placeholders(header_text(name))
+    return " ".join(_NAME_SEPARATORS.sub(" ", cleaned).split())
 
 
 def personalization(mail: OutgoingMail, recipient: Recipient) -> dict[str, Any]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from digest.ratelimit import RateLimiter
 from digest.web import archive, delivery, readers, subscribers_admin, websub
+from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
+from digest.web.security import HostCheck, SecurityHeaders, allowed_hosts
 from digest.wiring import App, build
 
 __all__ = ["create_app"]
@@ -16,21 +21,42 @@ ADMIN_UPLOAD_LIMIT = 20 * 1024 * 1024  # CSV imports: ~200,000 addresses
 WEBHOOK_LIMIT = 5 * 1024 * 1024  # SendGrid posts up to a few MB of events at once
 
 
-def create_app(app: App | None = None, *, limiter: RateLimiter | None = None) -> FastAPI:
+def reader_jobs(app: App) -> ReaderJobs:
+    """Where readers' mails go, as DIGEST_DISPATCH says (see ``digest.web.jobs``)."""
+    if app.settings.dispatch == "celery":
+        from digest.tasks import make_celery
+
+        return CeleryJobs(make_celery(app.settings).send_task)
+    return InlineJobs(app)
+
+
+def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
+               jobs: ReaderJobs | None = None) -> FastAPI:
     """The web app for ``app`` (built from the settings when None)."""
     digest_app = app or build()
     settings = digest_app.settings
+    dispatcher = jobs or reader_jobs(digest_app)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        dispatcher.close()  # queued confirmation mails still go out on a graceful stop
+
     api = FastAPI(title=f"{settings.blog_name} digest",
                   description="Newsletter digest: sign up, confirm, unsubscribe, archive, admin.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     api.state.digest = digest_app
     api.state.limiter = limiter or RateLimiter(settings.rate_limit_url)
+    api.state.jobs = dispatcher
     api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
                        allow_credentials=False, max_age=600)
     api.add_middleware(BodySizeLimit, default=DEFAULT_LIMIT,
                        prefixes={"/admin/": ADMIN_UPLOAD_LIMIT, "/webhooks/": WEBHOOK_LIMIT,
                                  "/websub/": settings.fetch_max_bytes})
+    # Outermost last: a foreign Host is refused before anything else, with the headers too.
+    api.add_middleware(HostCheck, hosts=allowed_hosts(settings))
+    api.add_middleware(SecurityHeaders, settings=settings)
 
     @api.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

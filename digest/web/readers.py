@@ -9,11 +9,13 @@ same for every valid address; only a malformed request or address gets an error.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
 from digest import subscribers
@@ -61,6 +63,8 @@ async def _signup_fields(request: Request) -> tuple[bool, dict[str, str]]:
             data = json.loads(await request.body())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"the body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ValueError("the body is nested too deeply; send a flat JSON object") from exc
         if not isinstance(data, dict) or not isinstance(data.get("email"), str):
             raise ValueError('send a JSON object like {"email": "you@example.com"}')
         return True, {k: v for k, v in data.items() if isinstance(v, str)}
@@ -87,10 +91,11 @@ async def subscribe(request: Request) -> Response:
                          source=fields.get("source", "web"),
                          honeypot=fields.get("website", ""), stamp=fields.get("stamp"))
     status, detail, headers = 200, CHECK_INBOX, {}
+    after = BackgroundTasks()  # recording it and the confirmation mail follow the answer
     try:
-        # Off the event loop: it talks to the database, Redis and the mail provider, and a
-        # slow provider must not stall every other request.
-        await run_in_threadpool(sign_up, get_app(request), request.app.state.limiter, form)
+        # Off the event loop: it talks to Redis (limits, or the Celery broker).
+        await run_in_threadpool(sign_up, get_app(request), request.app.state.limiter, form,
+                                dispatch=partial(request.app.state.jobs.sign_up, after=after))
     except InvalidEmailError as exc:
         status, detail = 422, str(exc)
     except RateLimitedError as exc:
@@ -98,12 +103,14 @@ async def subscribe(request: Request) -> Response:
         headers = {"Retry-After": str(exc.retry_after)}
     if is_json:
         body = {"status": "ok", "message": detail} if status == 200 else {"detail": detail}
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers, background=after)
     if status == 422:
         return _page(request, "signup.html", 422, action="/subscribe", error=detail,
                      email=form.email, stamp=form_stamp(get_app(request).settings))
     title = "Check your inbox" if status == 200 else "Please wait a moment"
-    return _message(request, title, detail, status, headers)
+    page = _message(request, title, detail, status, headers)
+    page.background = after
+    return page
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse, summary="Confirmation page")
@@ -115,15 +122,20 @@ def confirm_page(request: Request, token: str) -> HTMLResponse:
 @router.post("/confirm/{token}", response_class=HTMLResponse, summary="Confirm a sign-up")
 def confirm(request: Request, token: str) -> HTMLResponse:
     """Make the sign-up active and send the welcome mail."""
+    after = BackgroundTasks()  # the welcome mail follows the answer
     try:
-        confirmed_now = subscribers.confirm(get_app(request), token)
+        confirmed_now = subscribers.confirm(
+            get_app(request), token,
+            welcome=partial(request.app.state.jobs.welcome, after=after))
     except InvalidTokenError as exc:
         return _bad_link(request, exc)
     if not confirmed_now:  # pressed twice, or an old link: no second welcome mail is sent
         return _message(request, "You are subscribed",
                         "Your subscription was already confirmed; nothing more to do.")
-    return _message(request, "You are subscribed",
+    page = _message(request, "You are subscribed",
                     "Thank you. A welcome email is on its way.")
+    page.background = after
+    return page
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Unsubscribe page")

@@ -164,3 +164,10 @@ def test_feed_text_never_becomes_the_edition_link(tmp_path: Path) -> None:
     mail = outgoing_mail(settings, rendered, edition_id=77)
     assert mail.html.count(link) == clean.html.count(link) == 1  # the footer's only
     assert link not in mail.subject
+
+
+def test_a_reader_name_cannot_carry_a_placeholder_to_sendgrid(tmp_path: Path) -> None:
+    settings = hostile_settings(tmp_path)
+    mail = outgoing_mail(settings, render_digest(settings, sample_sections(1)), edition_id=1)
+    body = request_body(mail, [Recipient("r@example.org", "Eve [%preferences_url%]")])
+    assert "[%" not in body["personalizations"][0]["to"][0]["name"]

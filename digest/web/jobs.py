@@ -1,0 +1,102 @@
+"""Readers' mails off the request: the sign-up (with its confirmation mail) and the welcome.
+
+A sign-up request must cost the same for an address we know and one we don't, or its timing
+tells a stranger who reads the blog. So the request only checks the form and the rate limits
+and hands the sign-up over; recording it and mailing the confirmation happen elsewhere:
+
+- ``DIGEST_DISPATCH=inline`` (default, so ``digest serve`` works alone): after the answer is
+  sent, in a small thread pool of the web process (``InlineJobs``). At most ``backlog`` jobs
+  wait; past that every sign-up is answered 429 alike, so a flood cannot grow memory.
+- ``DIGEST_DISPATCH=celery``: a Celery task on the workers (``CeleryJobs``); the request only
+  puts a message on the broker.
+
+Either way the work is ``signup.record`` and ``subscribers.send_welcome``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from starlette.background import BackgroundTasks
+
+from digest import subscribers
+from digest.errors import RateLimitedError
+from digest.signup import SignupJob, record
+from digest.wiring import App
+
+__all__ = ["CeleryJobs", "InlineJobs", "ReaderJobs", "SendTask"]
+
+log = logging.getLogger(__name__)
+
+SIGNUP_TASK = "digest.tasks.signup_task"
+WELCOME_TASK = "digest.tasks.welcome_task"
+SendTask = Callable[..., Any]  # Celery.send_task(name, args=[...])
+
+
+class ReaderJobs(Protocol):
+    """Where a request's readers' mails go; ``after`` holds work that follows the answer."""
+
+    def sign_up(self, job: SignupJob, *, after: BackgroundTasks) -> None: ...
+
+    def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class InlineJobs:
+    """Runs the jobs in this process after the answer, on ``workers`` threads of its own."""
+
+    def __init__(self, app: App, *, workers: int = 4, backlog: int = 10_000) -> None:
+        self.app = app
+        self.backlog = backlog
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-mail")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def _reserve(self) -> None:
+        with self._lock:
+            if self._pending >= self.backlog:
+                raise RateLimitedError(30)
+            self._pending += 1
+
+    async def _run(self, work: Callable[..., object], *args: Any) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        except Exception:  # the answer is sent already; the log is the only place left
+            log.exception("readers' mail job %s failed", getattr(work, "__name__", work))
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def sign_up(self, job: SignupJob, *, after: BackgroundTasks) -> None:
+        self._reserve()
+        after.add_task(self._run, record, self.app, job)
+
+    def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None:
+        self._reserve()
+        after.add_task(self._run, subscribers.send_welcome, self.app, subscriber_id)
+
+    def close(self) -> None:
+        """Finish the queued jobs (a graceful stop still sends the confirmations)."""
+        self._pool.shutdown(wait=True)
+
+
+class CeleryJobs:
+    """Puts each job on the broker for the Celery workers (``digest.tasks``)."""
+
+    def __init__(self, send_task: SendTask) -> None:
+        self._send_task = send_task
+
+    def sign_up(self, job: SignupJob, *, after: BackgroundTasks) -> None:
+        self._send_task(SIGNUP_TASK, args=job.as_args())
+
+    def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None:
+        self._send_task(WELCOME_TASK, args=[subscriber_id])
+
+    def close(self) -> None:
+        """Nothing is held here: the broker has the messages."""

@@ -1,0 +1,122 @@
+"""HTTP hardening: answer only for our own host name, and send the browser security headers.
+
+``HostCheck`` refuses (400) a request whose ``Host`` is not the host of DIGEST_BASE_URL or one
+of DIGEST_ALLOWED_HOSTS, so nothing the app builds from the request URL (the trailing-slash
+redirect's ``Location``, absolute links) can point at a name an attacker chose. Liveness and
+readiness probes are exempt: a container health check asks ``http://127.0.0.1:8000/healthz``.
+
+``SecurityHeaders`` adds a Content-Security-Policy (no scripts at all; styles and images as the
+pages and the archived digests need), ``nosniff``, ``Referrer-Policy: no-referrer`` (reader
+tokens live in paths), HSTS when BASE_URL is https, and framing rules: the sign-up page and the
+answers of ``/subscribe`` may be framed by DIGEST_CORS_ORIGINS (docs/embed.html), every other
+page by nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from digest.config import Settings
+
+__all__ = ["EMBEDDABLE_PATHS", "HostCheck", "SecurityHeaders", "allowed_hosts",
+           "security_headers"]
+
+EMBEDDABLE_PATHS = frozenset({"/", "/subscribe"})
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+HSTS = "max-age=31536000"  # a year; subdomains are the operator's to decide, not ours
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_SOURCE = re.compile(r"^(\*|'self'|https?://[A-Za-z0-9.\-\[\]:*]+)$")
+
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """BASE_URL's host plus ALLOWED_HOSTS; a loopback BASE_URL accepts every loopback name."""
+    hosts = {_host_of(settings.base_url)} | {h.strip().lower() for h in settings.allowed_hosts}
+    if hosts & _LOOPBACK:
+        hosts |= _LOOPBACK
+    return frozenset(h for h in hosts if h)
+
+
+def _request_host(scope: Scope) -> str:
+    """The Host header's name, without its port (IPv6 literals keep their address)."""
+    headers: dict[bytes, bytes] = dict(scope["headers"])
+    raw = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    if raw.startswith("["):
+        return raw[1:].partition("]")[0]
+    return raw.rpartition(":")[0] if raw.count(":") == 1 else raw
+
+
+class HostCheck:
+    """ASGI middleware: 400 for a Host that is not ours (probes excepted)."""
+
+    def __init__(self, app: ASGIApp, hosts: Iterable[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(hosts)
+        self.any = "*" in self.hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or self.any or scope["path"] in PROBE_PATHS
+                or _request_host(scope) in self.hosts):
+            await self.app(scope, receive, send)
+            return
+        response = PlainTextResponse(
+            "Unknown host name: this service answers only for the host of DIGEST_BASE_URL "
+            "(add others to DIGEST_ALLOWED_HOSTS).", status_code=400)
+        await response(scope, receive, send)
+
+
+def _frame_sources(origins: Iterable[str]) -> str:
+    """'self' plus the configured embed origins, keeping only valid CSP source expressions."""
+    sources = ["'self'"]
+    for origin in origins:
+        origin = origin.strip().rstrip("/")
+        if _SOURCE.match(origin) and origin not in sources:
+            sources.append(origin)
+    return " ".join(sources)
+
+
+def security_headers(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers for embeddable pages, headers for every other response)."""
+    policy = ("default-src 'none'; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' https: data:; form-action 'self'; base-uri 'none'")
+    common = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+    if settings.base_url.lower().startswith("https://"):
+        common["Strict-Transport-Security"] = HSTS
+    embeddable = {**common, "Content-Security-Policy":
+                  f"{policy}; frame-ancestors {_frame_sources(settings.cors_origins)}"}
+    other = {**common, "Content-Security-Policy": f"{policy}; frame-ancestors 'none'",
+             "X-Frame-Options": "DENY"}
+    return embeddable, other
+
+
+class SecurityHeaders:
+    """ASGI middleware: adds the headers of ``security_headers`` unless a route set its own."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.embeddable, self.other = security_headers(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.embeddable if scope["path"] in EMBEDDABLE_PATHS else self.other
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
