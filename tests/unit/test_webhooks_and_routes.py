@@ -139,4 +139,5 @@ def test_long_event_id_replay_is_a_duplicate(web) -> None:
     assert client.post("/webhooks/sendgrid", content=body, headers=headers).json() == {
         "applied": 1, "duplicates": 0, "skipped": 0}
     replay = client.post("/webhooks/sendgrid", content=body, headers=headers)
-    assert replay.status_code == 200 and replay.json() == {"applied": 0, "duplicates": 1, "skipped": 0}
+    assert replay.status_code == 200
+    assert replay.json() == {"applied": 0, "duplicates": 1, "skipped": 0}
