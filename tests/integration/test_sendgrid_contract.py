@@ -97,7 +97,7 @@ def _mail() -> OutgoingMail:
 def test_prism_accepts_every_request(prism_url: str, tmp_path: Path, readers: int) -> None:
     settings = make_settings(tmp_path, unsubscribe_mailto="unsubscribe@news.example.org")
     make = RecipientFactory(settings)
-    recipients = [make(i + 1, f"reader{i}@example.org", f"Zoë Çelik-Øster {i} 读者")
+    recipients = [make(i + 1, f"reader{i}@example.org", f"Zoë Çelik-Øster {i} 读者", f"k{i}")
                   for i in range(readers)]
     transport = _Recording(api_key="SG.test", host=prism_url, timeout=30)
     for start in range(0, readers, transport.max_batch):
