@@ -192,8 +192,9 @@ def serve(
     app = _app()
     check_can_send(app.settings)
     _warn_about_settings(app)
+    # X-Forwarded-For is read by digest.web.deps.client_ip, from DIGEST_TRUSTED_PROXIES only.
     # log_config=None: uvicorn's loggers go through digest.logs like everything else.
-    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True, log_config=None)
+    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=False, log_config=None)
 
 
 @cli.command()

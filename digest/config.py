@@ -6,6 +6,7 @@ Every other module receives what it needs from here through the wiring point
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,6 +101,8 @@ class Settings(BaseSettings):
     # Web
     # Host names the web app answers for besides the host of BASE_URL (others get 400).
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: nobody's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where readers' mails (confirmation, welcome) are sent from: a thread pool inside the web
     # process ("inline", so `digest serve` alone works) or the Celery workers ("celery").
     dispatch: Literal["inline", "celery"] = "inline"
@@ -110,6 +113,20 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _valid_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.replace("\n", ",").split(",")
+        if isinstance(value, list):
+            value = [str(part).strip() for part in value if str(part).strip()]
+            for part in value:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{part!r} is not an IP address or CIDR network") from exc
         return value
 
     @field_validator("schedule")

@@ -23,7 +23,7 @@ from digest.config import TEMPLATES_DIR
 from digest.errors import InvalidEmailError, InvalidTokenError, RateLimitedError, SubscriberError
 from digest.models import Cadence
 from digest.signup import SignupRequest, form_stamp, sign_up
-from digest.web.deps import get_app
+from digest.web.deps import client_ip, get_app
 
 __all__ = ["router", "templates"]
 
@@ -86,7 +86,7 @@ async def subscribe(request: Request) -> Response:
         is_json, fields = await _signup_fields(request)
     except ValueError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
-    client = request.client.host if request.client else None
+    client = client_ip(request, get_app(request).settings)
     form = SignupRequest(email=fields.get("email", ""), ip=client,
                          source=fields.get("source", "web"),
                          honeypot=fields.get("website", ""), stamp=fields.get("stamp"))
