@@ -254,6 +254,9 @@ def _date_range(
 
 
 def _preheader(posts: Sequence[PostView]) -> str:
-    titles = [p.title for p in posts[:3]]
-    text = " \u00b7 ".join(titles)
+    """The inbox snippet adds to the subject (which names the first post), never repeats it."""
+    if len(posts) <= 1:
+        text = posts[0].summary if posts else ""
+    else:
+        text = "Also: " + " \u00b7 ".join(p.title for p in posts[1:4])
     return text if len(text) <= 140 else text[:139].rsplit(" ", 1)[0] + "\u2026"

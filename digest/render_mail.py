@@ -31,11 +31,16 @@ def render_confirmation(settings: Settings, confirm_url: str) -> RenderedEdition
     if url is None:
         raise ValueError(f"confirmation URL must be http(s): {confirm_url!r}")
     subject = f"Confirm your subscription to {settings.blog_name}"
-    return _render("confirm", settings, subject, confirm_url=url)
+    return _render("confirm", settings, subject, confirm_url=url,
+                   expires_hours=settings.confirm_max_age_hours)
 
 
-def render_welcome(settings: Settings, latest: RenderedEdition | None = None) -> RenderedEdition:
-    """The mail sent on confirmation, with the latest digest's posts when one is given."""
+def render_welcome(settings: Settings, latest: RenderedEdition | None = None,
+                   first_digest: str = "") -> RenderedEdition:
+    """The mail sent on confirmation, with the latest digest's posts when one is given.
+
+    ``first_digest`` says when the reader's first digest is due ("Monday 30 November...").
+    """
     index = archive_url(settings)
     latest_html = latest_text = ""
     if latest is not None:
@@ -47,7 +52,8 @@ def render_welcome(settings: Settings, latest: RenderedEdition | None = None) ->
         latest_text = latest_text.replace(ARCHIVE_PLACEHOLDER, index)
     subject = f"Welcome to {settings.blog_name}"
     rendered = _render(
-        "welcome", settings, subject, latest_html=latest_html, latest_text=latest_text
+        "welcome", settings, subject, latest_html=latest_html, latest_text=latest_text,
+        first_digest=first_digest,
     )
     count = latest.post_count if latest is not None and latest_html else 0
     return RenderedEdition(rendered.subject, rendered.html, rendered.text, count)

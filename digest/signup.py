@@ -3,8 +3,10 @@
 Two bot checks cost a human nothing: a honeypot field hidden with CSS (people leave it empty)
 and a signed time stamp put in the form when the page is served (people need more than
 ``min_fill_seconds`` to type an address). A bot is answered exactly like a person but nothing
-is stored or sent, so it learns nothing. A stamp is optional: a static form embedded in a blog
-sidebar cannot carry one; the rate limits still apply to it.
+is stored or sent, so it learns nothing. A stamp that is only too fresh may be a person using
+autofill: they are asked to press again (``check_form``), never silently dropped. A stamp is
+optional: a static form embedded in a blog sidebar cannot carry one; the rate limits still
+apply to it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from itsdangerous import BadSignature, Signer
 
 from digest import subscribers
 from digest.config import Settings
+from digest.errors import SubscriberError
 from digest.models import utcnow
 from digest.ratelimit import RateLimiter
 from digest.wiring import App
 
-__all__ = ["SignupJob", "SignupRequest", "form_stamp", "is_bot", "record", "sign_up"]
+__all__ = ["SignupJob", "SignupRequest", "SubmittedTooFastError", "check_form", "form_stamp",
+           "is_bot", "record", "second_press_stamp", "sign_up"]
 
 STAMP_MAX_AGE = 24 * 3600
 _SOURCE = re.compile(r"[^A-Za-z0-9_.:-]+")
@@ -50,19 +54,57 @@ def form_stamp(settings: Settings, now: float | None = None) -> str:
     return _signer(settings).sign(f"{served:.3f}").decode()
 
 
-def is_bot(settings: Settings, request: SignupRequest, now: float | None = None) -> bool:
-    """True for a filled honeypot, or a stamp that is forged, stale or too fresh."""
-    if request.honeypot.strip():
-        return True
+def _stamp_age(settings: Settings, request: SignupRequest, now: float | None) -> float | None:
+    """Seconds since the form was served; None without a stamp; ValueError if forged."""
     if request.stamp is None:
-        return False
+        return None
     now = time.time() if now is None else now
     try:
         served = float(_signer(settings).unsign(request.stamp).decode())
-    except (BadSignature, ValueError):
+    except (BadSignature, ValueError) as exc:
+        raise ValueError("forged stamp") from exc
+    return now - served
+
+
+def is_bot(settings: Settings, request: SignupRequest, now: float | None = None) -> bool:
+    """True for a filled honeypot, or a stamp that is forged, stale or from the future.
+
+    A genuine stamp that is only too fresh is not a bot: browser autofill plus one tap is
+    faster than typing. ``check_form`` asks that reader to press again instead.
+    """
+    if request.honeypot.strip():
         return True
-    age = now - served
-    return not settings.min_fill_seconds <= age <= STAMP_MAX_AGE
+    try:
+        age = _stamp_age(settings, request, now)
+    except ValueError:
+        return True
+    return age is not None and not -5 <= age <= STAMP_MAX_AGE
+
+
+class SubmittedTooFastError(SubscriberError):
+    """The form came back faster than a person types: ask the reader to press again."""
+
+
+def check_form(settings: Settings, request: SignupRequest, now: float | None = None) -> None:
+    """Screen a sign-up before ``sign_up``: an invalid address or a too-fast press is said.
+
+    Bots are left alone here (``sign_up`` answers them with silence). A person whose form
+    came back within DIGEST_MIN_FILL_SECONDS is never dropped: InvalidEmailError tells them
+    what is wrong with the address; SubmittedTooFastError asks them to press again (the
+    page they get carries ``second_press_stamp``, which is accepted at once).
+    """
+    if is_bot(settings, request, now):
+        return
+    subscribers.normalise(request.email, settings.blocked_domains)
+    age = _stamp_age(settings, request, now)
+    if age is not None and age < settings.min_fill_seconds:
+        raise SubmittedTooFastError("please press Subscribe again to confirm it is you")
+
+
+def second_press_stamp(settings: Settings, now: float | None = None) -> str:
+    """A stamp for the "press again" page: a second, deliberate press is a person's."""
+    served = time.time() if now is None else now
+    return form_stamp(settings, served - settings.min_fill_seconds)
 
 
 @dataclass(frozen=True)

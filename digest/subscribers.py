@@ -52,6 +52,7 @@ __all__ = [
     "Preferences",
     "add",
     "confirm",
+    "confirm_status",
     "delete_me",
     "email_hash",
     "expire_pending",
@@ -60,6 +61,8 @@ __all__ = [
     "list_subscribers",
     "normalise",
     "remove",
+    "resubscribe",
+    "save_preferences",
     "send_welcome",
     "subscribe",
     "unsubscribe",
@@ -428,3 +431,72 @@ def expire_pending(app: App, now: datetime | None = None) -> int:
 
 def _count(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+# --- the reader's own pages: read-only checks, partial saves, coming back ---------------
+
+
+def confirm_status(app: App, token: str) -> SubscriberStatus:
+    """What a confirmation link would do, without doing it (the GET of the confirm page).
+
+    Raises InvalidTokenError for a forged or expired link, or one whose sign-up is gone.
+    """
+    with app.sessions() as session:
+        sub = _subscriber_from(session, app, Purpose.CONFIRM, token)
+        if sub.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE) or (
+            sub.email is None
+        ):
+            raise InvalidTokenError("this link is no longer valid; please sign up again")
+        return sub.status
+
+
+def save_preferences(app: App, token: str, cadence: Cadence | str | None = None,
+                     paused: bool | None = None) -> tuple[Preferences, Preferences]:
+    """Change only what was given (None keeps the value); returns (before, after).
+
+    A form that arrives without a field, or an empty POST, must never reset a reader's
+    pause or frequency.
+    """
+    chosen = None
+    if cadence is not None:
+        try:
+            chosen = Cadence(cadence)
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in Cadence)
+            raise SubscriberError(
+                f"unknown frequency {cadence!r}; choose one of {choices}") from exc
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.PREFERENCES, token)
+        before = _preferences(sub)  # a deleted reader has nothing to change
+        if chosen is not None:
+            sub.cadence = chosen
+        if paused is not None:
+            sub.paused = paused
+        return before, _preferences(sub)
+
+
+def resubscribe(app: App, token: str, ip: str | None = None,
+                now: datetime | None = None) -> Preferences:
+    """Bring back a reader who unsubscribed, from their own preferences link.
+
+    The preferences link reached the reader's mailbox, which is what a confirmation mail
+    proves, so they become active at once with fresh consent. Bounced and complained
+    readers are not brought back this way (a bounce needs a new sign-up to re-check the
+    address; a complaint needs the operator).
+    """
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = _subscriber_from(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)
+        if sub.status is SubscriberStatus.UNSUBSCRIBED:
+            sub.status = SubscriberStatus.ACTIVE
+            sub.unsubscribed_at = None
+            sub.suppressed_reason = None
+            sub.confirmed_at = now
+            sub.consent_at = now
+            sub.consent_ip = ip
+            sub.consent_source = "preferences"
+        elif sub.status is not SubscriberStatus.ACTIVE:
+            raise SubscriberError("this address cannot be resubscribed from here; "
+                                  "please sign up again on the blog")
+        return _preferences(sub)

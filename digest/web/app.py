@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.ratelimit import RateLimiter
 from digest.web import archive, delivery, readers, subscribers_admin, websub
@@ -64,4 +65,6 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
 
     for module in (readers, subscribers_admin, archive, websub, delivery):
         api.include_router(module.router)
+    # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.
+    api.add_exception_handler(StarletteHTTPException, readers.http_error)
     return api

@@ -2,15 +2,18 @@
 
 An edition's stored HTML still holds the reader placeholders; here they become generic,
 token-free links (the signup page), so the page is the same for everyone and never shows
-anyone's unsubscribe or preferences token.
+anyone's unsubscribe or preferences token. The mail's footer (written to a subscriber:
+"you are receiving this", unsubscribe, preferences, view in browser) is replaced by the
+archive's own header and footer: back to the archive, subscribe.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -20,8 +23,10 @@ from digest.config import TEMPLATES_DIR, Settings
 from digest.links import archive_url, generic_substitutions, signup_url
 from digest.message import personalize
 from digest.models import Edition, EditionStatus, Feed, Post
+from digest.reader_mail import blog_url
 from digest.render import MAX_POSTS, render_digest, sections_for
 from digest.web.deps import get_app
+from digest.web.readers import error_page
 
 __all__ = ["router"]
 
@@ -31,6 +36,13 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
 # Stored pages run no script and load only images; styles are inline.
 _EDITION_CSP = "default-src 'none'; img-src https: http:; style-src 'unsafe-inline'"
 _ARCHIVE_LIMIT = 200
+_MAX_ID = 2**63 - 1  # the largest id a BIGINT holds; anything past it is simply not found
+_FOOTER = re.compile(r'(<td[^>]*class="footer"[^>]*>).*?(</td>)', re.DOTALL)
+_BODY_OPEN = re.compile(r"<body[^>]*>")
+_ARCHIVE_BAR = ("padding: 14px 16px; text-align: center; font-family: -apple-system, "
+                "'Segoe UI', Roboto, Helvetica, Arial, sans-serif; font-size: 15px; "
+                "line-height: 20px; color: #5f6368;")
+_BAR_LINK = "display: inline-block; padding: 12px 8px; color: inherit; font-weight: bold;"
 
 
 @dataclass(frozen=True)
@@ -51,20 +63,53 @@ def archive_index(request: Request) -> HTMLResponse:
         "postal_address": app.settings.postal_address,
         "editions": entries,
         "signup_url": signup_url(app.settings),
+        "blog_url": blog_url(app),
     }
     return templates.TemplateResponse(request, "archive.html", context)
 
 
-@router.get("/archive/{edition_id}", response_class=HTMLResponse, summary="One past digest")
-def archive_edition(request: Request, edition_id: int) -> HTMLResponse:
+@router.get("/archive/{edition_id}", response_class=HTMLResponse, summary="One past digest",
+            responses={404: {"description": "No such digest (an HTML page)"}})
+def archive_edition(request: Request, edition_id: str) -> HTMLResponse:
     """One sent digest as its readers saw it, with generic links in place of theirs."""
     app = get_app(request)
+    number = _edition_number(edition_id)
     with app.sessions() as session:
-        edition = session.get(Edition, edition_id)
+        edition = session.get(Edition, number) if number is not None else None
         if edition is None or edition.status is not EditionStatus.SENT:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such digest")
+            return error_page(request, 404, "No such digest",
+                              "This digest does not exist or has not been sent yet.")
         page = public_html(app.settings, edition, _full_html(session, app.settings, edition))
+    page = archive_frame(app.settings, page)
     return HTMLResponse(page, headers={"Content-Security-Policy": _EDITION_CSP})
+
+
+def _edition_number(text: str) -> int | None:
+    """The id in the URL, or None for anything that cannot be an edition's id."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= _MAX_ID else None
+
+
+def archive_frame(settings: Settings, page: str) -> str:
+    """The archive's own header and footer around an edition, inside a <main> landmark.
+
+    The mail's footer speaks to one subscriber; on the public page it becomes "back to the
+    archive" and "subscribe" (and the postal address, when set).
+    """
+    back = escape(archive_url(settings))
+    join = escape(signup_url(settings))
+    bar = (f'<p style="margin: 0;"><a href="{back}" style="{_BAR_LINK}">&larr; All past digests'
+           f'</a> &middot; <a href="{join}" style="{_BAR_LINK}">Subscribe to '
+           f"{escape(settings.blog_name)}</a></p>")
+    address = (f'<p style="margin: 0;">{escape(settings.postal_address)}</p>'
+               if settings.postal_address.strip() else "")
+    page = _FOOTER.sub(lambda m: m.group(1) + bar + address + m.group(2), page, count=1)
+    # class "footer": the edition's own dark-scheme rule recolours it like the footer.
+    header = f'<header class="footer" style="{_ARCHIVE_BAR}">{bar}</header>'
+    page = _BODY_OPEN.sub(lambda m: m.group(0) + header + "<main>", page, count=1)
+    return page.replace("</body>", "</main></body>", 1)
 
 
 def public_html(settings: Settings, edition: Edition, html: str | None = None) -> str:

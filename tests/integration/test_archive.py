@@ -76,7 +76,7 @@ def test_an_edition_page_has_generic_links_and_no_token(client, sqlite_app) -> N
     assert token not in page
     assert "/unsubscribe/" not in page and "/preferences/" not in page
     assert 'href="https://news.example.org/"' in page  # the signup page stands in
-    assert f"https://news.example.org/archive/{edition_id}" in page
+    assert f"https://news.example.org/archive/{edition_id}" not in page  # no link to itself
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
@@ -93,8 +93,11 @@ def test_the_mailed_html_also_works_as_stored_html(client, sqlite_app) -> None:
 def test_unsent_or_unknown_editions_are_not_found(client, sqlite_app, status) -> None:
     edition_id = _edition(sqlite_app, "weekly:x", status, "<p>draft</p>", "Draft")
     assert client.get(f"/archive/{edition_id}").status_code == 404
-    assert client.get("/archive/9999").status_code == 404
-    assert client.get("/archive/not-a-number").status_code == 422
+    for unknown in ("9999", "not-a-number", str(2**63), str(2**64 + 5), "0", "-1", "1e3"):
+        page = client.get(f"/archive/{unknown}", headers={"accept": "text/html"})
+        assert page.status_code == 404, unknown
+        assert "text/html" in page.headers["content-type"]
+        assert "No such digest" in page.text and 'href="/archive"' in page.text
 
 
 def test_a_long_edition_is_shown_whole_in_the_archive(client, sqlite_app) -> None:
@@ -121,3 +124,28 @@ def test_a_long_edition_is_shown_whole_in_the_archive(client, sqlite_app) -> Non
     page = client.get(f"/archive/{edition_id}").text
     assert page.count('class="title"') == 25
     assert "more posts in this edition" not in page
+
+
+def test_an_archived_edition_has_its_own_header_and_footer(client, sqlite_app) -> None:
+    settings = sqlite_app.settings
+    mail = outgoing_mail(settings, render_digest(settings, sample_sections(2)), edition_id=1)
+    edition_id = _edition(sqlite_app, "weekly:2022-01-10", EditionStatus.SENT, mail.html,
+                          mail.subject)
+    page = client.get(f"/archive/{edition_id}").text
+    assert "You are receiving this" not in page
+    assert ">Unsubscribe<" not in page and ">Preferences<" not in page
+    assert "View in browser" not in page
+    assert page.count("All past digests") == 2  # header and footer
+    assert 'href="https://news.example.org/archive"' in page
+    assert "Subscribe to " in page
+    assert page.count("<main>") == 1 and page.index("<main>") < page.index('class="post')
+    assert settings.postal_address in page
+
+
+def test_an_unknown_edition_id_past_bigint_is_a_404_on_postgresql(app) -> None:
+    web = FastAPI()
+    web.state.digest = app
+    web.include_router(router)
+    with TestClient(web) as c:
+        assert c.get(f"/archive/{2**63}").status_code == 404
+        assert c.get(f"/archive/{2**63 - 1}").status_code == 404

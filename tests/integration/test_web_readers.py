@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Cadence, Subscriber, SubscriberStatus
 from digest.ratelimit import Limit, RateLimiter
 from digest.signup import form_stamp
 from digest.subscribers import add, email_hash, subscribe
@@ -83,19 +83,55 @@ def test_same_answer_for_unknown_pending_active_and_unsubscribed(client, sqlite_
     assert _row(sqlite_app, "new@example.org").status is SubscriberStatus.PENDING
 
 
-def test_honeypot_and_too_fast_are_dropped_silently(client, sqlite_app, transport):
+def test_honeypot_and_forged_stamps_are_dropped_silently(client, sqlite_app, transport):
     normal = client.post("/subscribe", data={"email": "human@example.org"})
     bot = client.post("/subscribe", data={"email": "bot@example.org", "website": "http://spam"})
-    fast = client.post("/subscribe", data={"email": "fast@example.org",
-                                           "stamp": form_stamp(sqlite_app.settings)})
     forged = client.post("/subscribe", data={"email": "forged@example.org",
                                              "stamp": "1.0.forged"})
     clean = lambda r, who: r.text.replace(who, "")  # noqa: E731
     assert {(r.status_code, clean(r, w)) for r, w in [
-        (normal, "human@example.org"), (bot, "bot@example.org"), (fast, "fast@example.org"),
+        (normal, "human@example.org"), (bot, "bot@example.org"),
         (forged, "forged@example.org")]} == {(200, clean(normal, "human@example.org"))}
     assert transport.recipients == ["human@example.org"]
     assert _count(sqlite_app) == 1
+
+
+def test_a_fast_person_is_asked_to_press_again_and_the_second_press_counts(
+        client, sqlite_app, transport):
+    fast = client.post("/subscribe", data={"email": "fast@example.org",
+                                           "stamp": form_stamp(sqlite_app.settings)})
+    assert fast.status_code == 200
+    assert "Check your inbox" not in fast.text
+    assert "press Subscribe again" in fast.text
+    assert 'value="fast@example.org"' in fast.text  # the address is kept for the second press
+    assert transport.sent == [] and _count(sqlite_app) == 0
+    stamp = re.search(r'name="stamp" value="([^"]+)"', fast.text).group(1)
+    again = client.post("/subscribe", data={"email": "fast@example.org", "stamp": stamp})
+    assert again.status_code == 200 and "Check your inbox" in again.text
+    assert transport.recipients == ["fast@example.org"]
+
+
+def test_a_fast_invalid_address_gets_the_error_not_a_success(client, sqlite_app, transport):
+    r = client.post("/subscribe", data={"email": "not-an-address",
+                                        "stamp": form_stamp(sqlite_app.settings)})
+    assert r.status_code == 422
+    assert "Check your inbox" not in r.text
+    assert re.search(r"<title>Error: ", r.text)
+    assert 'aria-invalid="true" aria-describedby="email-error"' in r.text
+    error = re.search(r'id="email-error"[^>]*>([^<]+)<', r.text).group(1)
+    assert error[0].isupper() and error.rstrip().endswith(".")
+    assert transport.sent == []
+
+
+def test_check_your_inbox_repeats_the_address_and_says_what_to_expect(client, sqlite_app):
+    r = client.post("/subscribe", data={"email": "typed@example.org"})
+    assert r.status_code == 200
+    text = r.text
+    assert "typed@example.org" in text
+    assert sqlite_app.settings.from_email in text
+    assert "spam" in text
+    assert "15 minutes sends no second email" in text
+    assert 'href="/archive"' in text and 'href="/"' in text
 
 
 def test_a_stamp_older_than_the_minimum_fill_time_is_accepted(client, sqlite_app, transport):
@@ -117,6 +153,8 @@ def test_rate_limit_answers_429_and_creates_nothing(sqlite_app, redis_url, trans
         assert 1 <= int(r.headers["Retry-After"]) <= 61
         form = client.post("/subscribe", data={"email": "late@example.org"})
         assert form.status_code == 429 and "Retry-After" in form.headers
+        assert "try again in 1 minute." in form.text  # minutes, not "61 s"
+        assert 'href="/archive"' in form.text
     assert _row(sqlite_app, "late@example.org") is None
     assert _count(sqlite_app) == 2
     limiter.close()
@@ -354,3 +392,138 @@ def test_openapi_declares_the_admin_bearer_scheme(client):
     admin_ops = [op for path, item in spec["paths"].items() if path.startswith("/admin/")
                  for op in item.values()]
     assert admin_ops and all(op.get("security") for op in admin_ops)
+
+
+def _prefs_token(app, email):
+    return _token(app, Purpose.PREFERENCES, email)
+
+
+@pytest.fixture
+def any_client(app, limiter):
+    """The web app on SQLite and PostgreSQL, for what is stored."""
+    with TestClient(create_app(app, limiter=limiter)) as made:
+        yield made
+
+
+def test_an_empty_or_partial_preferences_post_keeps_the_settings(any_client, app):
+    add(app, "r@example.org")
+    token = _prefs_token(app, "r@example.org")
+    any_client.post(f"/preferences/{token}", data={"cadence": "daily", "paused": ["0", "1"]})
+    before = _snapshot(app)
+    assert before[0][3:] == (Cadence.DAILY, True)
+    for body in ({}, {"action": "save"}):
+        r = any_client.post(f"/preferences/{token}", data=body)
+        assert r.status_code == 200 and "Nothing changed" in r.text
+    assert _snapshot(app) == before
+    # The page's own form: the hidden "0" says the box was unticked.
+    r = any_client.post(f"/preferences/{token}", data={"cadence": "daily", "paused": "0"})
+    assert "emails are back on" in r.text
+    assert _snapshot(app)[0][3:] == (Cadence.DAILY, False)
+
+
+def test_preferences_show_the_real_state_and_resubscribe(any_client, app):
+    add(app, "r@example.org")
+    token = _prefs_token(app, "r@example.org")
+    unsub = _token(app, Purpose.UNSUBSCRIBE, "r@example.org")
+    any_client.post(f"/unsubscribe/{unsub}")
+    page = any_client.get(f"/preferences/{token}").text
+    assert "unsubscribed" in page and "Resubscribe" in page
+    assert 'value="save"' not in page  # no form that would pretend to save anything
+    r = any_client.post(f"/preferences/{token}", data={"action": "resubscribe"})
+    assert r.status_code == 200 and "subscribed again" in r.text
+    sub = _row(app, "r@example.org")
+    assert sub.status is SubscriberStatus.ACTIVE and sub.consent_source == "preferences"
+    saved = any_client.post(f"/preferences/{token}", data={"cadence": "instant"})
+    assert "every new post" in saved.text
+
+
+def test_confirm_page_checks_the_link_when_opened_and_offers_a_new_one(
+        client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    token = CONFIRM.search(transport.sent[0][0].text).group(1)
+    ok = client.get(f"/confirm/{token}")
+    assert ok.status_code == 200 and "Yes, subscribe me" in ok.text
+    expired_app_tokens = type(sqlite_app.tokens)("test-secret", confirm_max_age_seconds=-1)
+    sqlite_app.tokens, real = expired_app_tokens, sqlite_app.tokens
+    try:
+        expired = client.get(f"/confirm/{token}")
+    finally:
+        sqlite_app.tokens = real
+    for page in (expired, client.get(f"/confirm/{token}x")):
+        assert page.status_code == 400
+        assert "Yes, subscribe me" not in page.text
+        assert "Send me a new link" in page.text and 'action="/subscribe"' in page.text
+        assert "<title>Error: " in page.text
+    assert _row(sqlite_app, "r@example.org").status is SubscriberStatus.PENDING
+    client.post(f"/confirm/{token}")
+    again = client.get(f"/confirm/{token}")
+    assert "already subscribed" in again.text and "Yes, subscribe me" not in again.text
+
+
+def test_result_pages_lead_onward(client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    token = CONFIRM.search(transport.sent[0][0].text).group(1)
+    done = client.post(f"/confirm/{token}")
+    assert "Your first digest comes" in done.text
+    unsub = _token(sqlite_app, Purpose.UNSUBSCRIBE, "r@example.org")
+    left = client.post(f"/unsubscribe/{unsub}")
+    blog = sqlite_app.settings.feed_origin
+    for page in (done, left):
+        assert f'href="{blog}"' in page.text and 'href="/archive"' in page.text
+    assert "Sign up again" in left.text
+
+
+def test_the_blog_link_is_the_setting_or_the_feeds_site(client, sqlite_app):
+    from digest.models import Feed
+    assert 'href="http://127.0.0.1:1/"' in client.get("/").text  # the feed URL's origin
+    with sqlite_app.sessions() as session, session.begin():
+        session.add(Feed(url="https://blog.example.org/feed/", configured_url="x",
+                         site_url="https://blog.example.org/"))
+    assert 'href="https://blog.example.org/"' in client.get("/").text
+    sqlite_app.settings.blog_url = "https://elsewhere.example/"
+    assert 'href="https://elsewhere.example/"' in client.get("/").text
+
+
+def test_signup_page_says_how_often_and_links_a_sample(client):
+    page = client.get("/").text
+    assert "once a week, on Mondays" in page
+    assert 'href="/archive"' in page
+
+
+def test_no_placeholder_postal_address_in_front_of_readers(tmp_path, transport, limiter):
+    from digest import schema
+    from digest.wiring import build
+    from tests.conftest import make_settings
+    settings = make_settings(tmp_path)
+    settings.postal_address = ""
+    built = build(settings, lambda: transport)
+    schema.upgrade(built.engine)
+    with TestClient(create_app(built, limiter=limiter)) as c:
+        c.post("/subscribe", data={"email": "r@example.org"})
+        assert "not configured" not in c.get("/").text.lower()
+    mail = transport.sent[0][0]
+    assert "not configured" not in mail.html.lower() + mail.text.lower()
+    assert any("DIGEST_POSTAL_ADDRESS" in w for w in
+               settings.model_copy(update={"mail_backend": "smtp"}).production_warnings())
+    built.engine.dispose()
+
+
+def test_unknown_pages_are_site_pages_for_browsers_and_json_for_clients(client):
+    page = client.get("/no-such-page", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "<title>Error: Page not found" in page.text
+    assert 'href="/archive"' in page.text
+    api = client.get("/no-such-page", headers={"accept": "application/json"})
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
+def test_reader_mails_say_when_the_link_expires_and_when_the_first_digest_comes(
+        client, sqlite_app, transport):
+    client.post("/subscribe", data={"email": "r@example.org"})
+    confirmation = transport.sent[0][0]
+    assert "72 hours" in confirmation.text and "72 hours" in confirmation.html
+    token = CONFIRM.search(confirmation.text).group(1)
+    client.post(f"/confirm/{token}")
+    welcome = transport.sent[1][0]
+    assert re.search(r"Your first digest comes \w+day \d+ \w+, around 08:00", welcome.text)
+    preheader = re.search(r'class="preheader"[^>]*>([^<]*)<', welcome.html).group(1)
+    assert "first digest" in preheader and welcome.subject not in preheader

@@ -10,7 +10,14 @@ from fastapi.testclient import TestClient
 
 from digest.errors import RateLimitedError
 from digest.ratelimit import Limit, RateLimiter
-from digest.signup import SignupRequest, form_stamp, is_bot
+from digest.signup import (
+    SignupRequest,
+    SubmittedTooFastError,
+    check_form,
+    form_stamp,
+    is_bot,
+    second_press_stamp,
+)
 from digest.web.limits import BodySizeLimit
 from tests.conftest import make_settings
 
@@ -40,7 +47,11 @@ def test_bots_are_recognised(settings, request_, now):
 
 def test_too_fast_and_stale_stamps(settings):
     stamp = form_stamp(settings, 1000.0)
-    assert is_bot(settings, _req(stamp=stamp), now=1001.0)
+    # Too fresh is a person with autofill as often as a bot: asked to press again, not dropped.
+    assert not is_bot(settings, _req(stamp=stamp), now=1001.0)
+    with pytest.raises(SubmittedTooFastError):
+        check_form(settings, _req(stamp=stamp), now=1001.0)
+    check_form(settings, _req(stamp=second_press_stamp(settings, 1001.0)), now=1001.0)
     assert is_bot(settings, _req(stamp=stamp), now=1000.0 + 2 * 24 * 3600)
     other = make_settings(settings.outbox_dir.parent, secret_key="another")
     assert is_bot(settings, _req(stamp=form_stamp(other, 1000.0)), now=1010.0)
