@@ -30,7 +30,6 @@ SAMPLE_FEED = Path(__file__).resolve().parent / "sample" / "feed.xml"
 
 MailBackend = Literal["outbox", "sendgrid", "smtp"]
 _DEV_SECRET = "change-me-in-production"  # noqa: S105 - the placeholder that is warned about
-_NO_ADDRESS = "Postal address not configured"
 # A send task is stopped after this long; a batch is only re-claimed as stale after it.
 SEND_TASK_TIME_LIMIT = 300
 
@@ -53,6 +52,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://diplomaticopinion.com/feed/"]
     )
     blog_name: str = "Diplomatic Opinion"
+    blog_url: str | None = None  # where readers go back to; see feed_origin
     base_url: str = "http://localhost:8000"
     secret_key: SecretStr = SecretStr(_DEV_SECRET)
     admin_token: SecretStr | None = None
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     from_name: str = "Diplomatic Opinion"
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
-    postal_address: str = _NO_ADDRESS
+    postal_address: str = ""  # left out of footers when unset (and warned about)
     schedule: str = "0 8 * * mon"
     timezone: str = "Europe/Istanbul"
     subject_template: str = "{blog}: {lead}{more}"
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
             found.append(f"DIGEST_BATCH_STALE_SECONDS ({self.batch_stale_seconds}) should exceed "
                          f"the send task's time limit ({SEND_TASK_TIME_LIMIT} s), or a batch "
                          "still being sent can be re-driven and mailed twice")
-        if self.postal_address == _NO_ADDRESS:
+        if not self.postal_address.strip():
             found.append("DIGEST_POSTAL_ADDRESS is not set: CAN-SPAM wants a postal address "
                          "in every message")
         return found
@@ -198,6 +198,17 @@ class Settings(BaseSettings):
     @property
     def feed_urls(self) -> list[str]:
         return list(self.feed_url)
+
+    @property
+    def feed_origin(self) -> str | None:
+        """The first feed URL's scheme and host: the blog, when nothing better is known."""
+        from urllib.parse import urlsplit
+
+        for url in self.feed_url:
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") and parts.netloc:
+                return f"{parts.scheme}://{parts.netloc}/"
+        return None
 
     @property
     def tz(self) -> ZoneInfo:
