@@ -78,7 +78,9 @@ def verify(public_key: str | None, body: bytes, signature: str | None,
            timestamp: str | None, now: datetime | None = None) -> None:
     """Raise WebhookRejected unless the signature is valid and the timestamp is fresh."""
     if not public_key:
-        raise WebhookRejected("DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured", 503)
+        # An optional endpoint that is switched off: absent (404), not a server fault.
+        raise WebhookRejected("the SendGrid Event Webhook is not enabled here: set "
+                              "DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY to its verification key", 404)
     if not signature or not timestamp:
         raise WebhookRejected("missing signature headers")
     try:

@@ -20,6 +20,14 @@ __all__ = ["create_app"]
 
 ADMIN_UPLOAD_LIMIT = 20 * 1024 * 1024  # CSV imports: ~200,000 addresses
 WEBHOOK_LIMIT = 5 * 1024 * 1024  # SendGrid posts up to a few MB of events at once
+# Answers any route can give for bad input, documented once so /openapi.json lists them.
+COMMON_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "Malformed request, an invalid link, or a host name this service "
+                         "does not answer for"},
+    404: {"description": "No such page, edition or subscription"},
+    413: {"description": "Request body too large"},
+    429: {"description": "Too many requests; the Retry-After header says when to try again"},
+}
 
 
 def reader_jobs(app: App) -> ReaderJobs:
@@ -64,7 +72,7 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
         return {"status": "ok"}
 
     for module in (readers, subscribers_admin, archive, websub, delivery):
-        api.include_router(module.router)
+        api.include_router(module.router, responses=COMMON_RESPONSES)
     # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.
     api.add_exception_handler(StarletteHTTPException, readers.http_error)
     return api

@@ -88,3 +88,12 @@ def test_deeply_nested_webhook_body_is_a_400(app, client) -> None:
     nested = [{"sg_event_id": "n1", "event": "open", "edition_id": json.loads(
         "[" * 50 + "]" * 50)}]
     assert _post(client, json.dumps(nested).encode()).status_code == 200
+
+
+def test_an_unconfigured_webhook_is_absent_not_a_server_error(app) -> None:
+    api = FastAPI()
+    api.include_router(router)
+    api.state.digest = app  # no DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY
+    response = TestClient(api).post("/webhooks/sendgrid", content=b"[]")
+    assert response.status_code == 404
+    assert "DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY" in response.json()["detail"]
