@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_pages: int = 10
     first_poll_window_days: int = 7
     summary_words: int = 55
+    # Non-public hosts, IPs or CIDRs a feed, its redirects or its WebSub hub may reach.
+    fetch_allow_private: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Delivery
     batch_size: int = 1000
@@ -127,6 +129,18 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(part, strict=False)
                 except ValueError as exc:
                     raise ValueError(f"{part!r} is not an IP address or CIDR network") from exc
+        return value
+
+    @field_validator("fetch_allow_private", mode="before")
+    @classmethod
+    def _valid_allowances(cls, value: object) -> object:
+        from digest.safehttp import AddressPolicy
+
+        if isinstance(value, str):
+            value = [part.strip() for part in value.replace("\n", ",").split(",")]
+        if isinstance(value, list):
+            value = [str(part).strip() for part in value if str(part).strip()]
+            AddressPolicy.from_setting(value)  # a ValueError names the bad entry
         return value
 
     @field_validator("schedule")

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.bounded import clip
 from digest.config import Settings
 from digest.db import transaction
 from digest.errors import AlreadySentError
@@ -43,6 +44,7 @@ _CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
 # How far before the last edition a post may have been stamped and still be new (a slow poll
 # transaction, a retried failed edition, clock skew between hosts).
 LOOKBACK = timedelta(days=31)
+_SUBJECT_MAX = 998  # Edition.subject, and the longest line RFC 5322 allows
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,9 @@ def _claim(
     session.flush()  # the unique key is checked here
     if posts:
         rendered = render_posts(session, settings, posts, edition.id)
-        edition.subject, edition.html, edition.text = rendered.subject, rendered.html, rendered.text
+        # A post title may be longer than a subject line can be (RFC 5322: 998 characters).
+        edition.subject = clip(rendered.subject, _SUBJECT_MAX)
+        edition.html, edition.text = rendered.html, rendered.text
         if plan is not None:
             plan(session, edition)
     return edition

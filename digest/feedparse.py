@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
+from digest.bounded import clean
 from digest.errors import FeedParseError
 
 __all__ = ["ParsedEntry", "ParsedFeed", "clean_link", "entry_identity", "parse_feed"]
@@ -131,6 +132,7 @@ def _is_tracking(key: str, value: str) -> bool:
 
 
 def _bounded(value: str) -> str:
+    value = clean(value)
     if len(value) <= _IDENTITY_MAX:
         return value
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()

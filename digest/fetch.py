@@ -1,16 +1,22 @@
 """Fetch a feed's bytes from a server we do not control, or from a local file.
 
 feedparser has no timeout and no size limit, so the bytes are fetched here with httpx:
-connect and read timeouts, a cap on the *decoded* size while streaming (which also stops a
-gzip bomb), a User-Agent naming the project, conditional GET, and redirects followed by hand
-so that a permanent move (301/308) can update the stored URL. Every httpx failure becomes a
-``FeedFetchError`` here, at the boundary.
+connect and read timeouts, a cap on the *decoded* size while streaming, a User-Agent naming
+the project, conditional GET, and redirects followed by hand so that a permanent move (301/308)
+can update the stored URL and every hop goes through the same client. That client
+(``feed_client``) refuses non-public addresses on each connection (``digest.safehttp``).
+
+Content-Encoding is decoded here, not by httpx: httpx inflates a whole network chunk through
+every listed encoding at once, so ``gzip, gzip`` turns 2 KB into 1 GiB before any cap can
+look. Here each layer inflates at most ``_PIECE`` bytes at a time and the cap is checked on
+every piece, whatever the stack. Every failure becomes a ``FeedFetchError`` at the boundary.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -19,8 +25,9 @@ import httpx
 
 from digest import __version__
 from digest.errors import FeedFetchError, FeedGoneError
+from digest.safehttp import AddressPolicy, AddressRefused, guarded_client
 
-__all__ = ["USER_AGENT", "FetchResult", "fetch_feed", "is_local", "local_path"]
+__all__ = ["USER_AGENT", "FetchResult", "feed_client", "fetch_feed", "is_local", "local_path"]
 
 USER_AGENT = f"digest/{__version__} (self-hosted newsletter digest; python-httpx)"
 FEED_ACCEPT = (
@@ -30,6 +37,8 @@ FEED_ACCEPT = (
 _MAX_REDIRECTS = 5
 _PERMANENT = frozenset({301, 308})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PIECE = 64 * 1024  # the most one decoding layer inflates at a time
+_MAX_LAYERS = 4  # more stacked encodings than any real server sends
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,13 @@ def local_path(url: str) -> Path:
     return Path(url).expanduser()
 
 
+def feed_client(allow_private: Iterable[str] = ()) -> httpx.Client:
+    """The client for feeds and hubs: public addresses only, unless the operator allows."""
+    return guarded_client(
+        AddressPolicy.from_setting(allow_private), headers={"User-Agent": USER_AGENT}
+    )
+
+
 def fetch_feed(
     url: str,
     *,
@@ -75,7 +91,8 @@ def fetch_feed(
     """Fetch ``url`` (http(s), file:// or a path) with timeouts, a size cap and conditional GET."""
     if is_local(url):
         return _read_local(url, max_bytes)
-    headers = {"User-Agent": USER_AGENT, "Accept": FEED_ACCEPT}
+    headers = {"User-Agent": USER_AGENT, "Accept": FEED_ACCEPT,
+               "Accept-Encoding": "gzip, deflate"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -89,7 +106,7 @@ def fetch_feed(
             ) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     permanent = permanent and response.status_code in _PERMANENT
-                    current = urljoin(current, response.headers["location"])
+                    current = _next_hop(current, response.headers["location"])
                     continue
                 _raise_for_status(current, response.status_code)
                 content = b"" if response.status_code == 304 else _read_capped(
@@ -108,11 +125,22 @@ def fetch_feed(
             raise FeedFetchError(
                 current, f"timed out after {timeout:g} s ({type(exc).__name__})"
             ) from exc
-        except httpx.DecodingError as exc:
+        except AddressRefused as exc:
+            raise FeedFetchError(current, str(exc)) from exc
+        except (httpx.DecodingError, zlib.error) as exc:
             raise FeedFetchError(current, f"the body could not be decoded: {exc}") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise FeedFetchError(current, f"network error: {exc or type(exc).__name__}") from exc
     raise FeedFetchError(url, f"more than {_MAX_REDIRECTS} redirects")
+
+
+def _next_hop(current: str, location: str) -> str:
+    """Where a redirect points; only http(s) (a feed must not redirect to a local file)."""
+    target = urljoin(current, location.strip())
+    if urlsplit(target).scheme.lower() not in {"http", "https"} or not urlsplit(target).netloc:
+        raise FeedFetchError(current, f"redirected to {target[:200]!r}, which is not an "
+                             "http(s) URL; refused")
+    return target
 
 
 def _raise_for_status(url: str, status: int) -> None:
@@ -137,14 +165,66 @@ def _read_capped(
         raise FeedFetchError(url, f"the body ({declared} bytes) is over the {max_bytes}-byte cap")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():  # decoded bytes: a gzip bomb is counted inflated
-        size += len(chunk)
+    decoded = _decode(response.headers.get("content-encoding", ""), response.iter_raw(), url)
+    for piece in decoded:
+        size += len(piece)
         if size > max_bytes:
             raise FeedFetchError(url, f"the body is over the {max_bytes}-byte cap")
         if time.monotonic() > deadline:  # a server trickling bytes forever
             raise FeedFetchError(url, "the body took too long to arrive")
-        chunks.append(chunk)
+        chunks.append(piece)
     return b"".join(chunks)
+
+
+def _decode(header: str, raw: Iterator[bytes], url: str) -> Iterator[bytes]:
+    """The decoded body, undoing each listed Content-Encoding last-applied first, lazily."""
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if len(codings) > _MAX_LAYERS:
+        raise FeedFetchError(url, f"{len(codings)} stacked Content-Encodings; refused")
+    stream: Iterator[bytes] = raw
+    for coding in reversed(codings):
+        if coding in {"gzip", "x-gzip"}:
+            stream = _inflate(stream, zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            stream = _inflate(stream, None)
+        else:
+            raise FeedFetchError(url, f"unsupported Content-Encoding {coding!r}")
+    return stream
+
+
+def _inflate(compressed: Iterator[bytes], wbits: int | None) -> Iterator[bytes]:
+    """Inflate ``compressed`` in pieces of at most ``_PIECE`` bytes.
+
+    ``wbits=None`` is HTTP "deflate", which servers send zlib-wrapped or raw; concatenated
+    gzip members are read one after another.
+    """
+    decoder: zlib._Decompress | None = None
+    for chunk in compressed:
+        if not chunk:
+            continue
+        decoder = decoder or _decoder(wbits, chunk)
+        data, more = chunk, True
+        while more:
+            out = decoder.decompress(data, _PIECE)
+            if out:
+                yield out
+            data = decoder.unconsumed_tail
+            if decoder.eof and decoder.unused_data:  # the next gzip member
+                data, decoder = decoder.unused_data, _decoder(wbits, decoder.unused_data)
+            # A full piece may leave output inside the decoder even with no input left.
+            more = bool(data) or (len(out) == _PIECE and not decoder.eof)
+    if decoder is not None:
+        tail = decoder.flush()
+        if tail:
+            yield tail
+
+
+def _decoder(wbits: int | None, first: bytes) -> zlib._Decompress:
+    if wbits is None:  # a zlib header is two bytes: CM=8 and a multiple of 31
+        wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        wbits = zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+    return zlib.decompressobj(wbits)
 
 
 def _read_local(url: str, max_bytes: int) -> FetchResult:

@@ -8,6 +8,7 @@ a database transaction, and a failing feed never stops the others.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -15,13 +16,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from digest.bounded import clean, clip, fit_or_none
 from digest.db import transaction
 from digest.errors import FeedError, FeedGoneError
 from digest.feedparse import ParsedEntry, ParsedFeed, parse_feed
-from digest.fetch import USER_AGENT, FetchResult, fetch_feed, is_local, local_path
+from digest.fetch import FetchResult, feed_client, fetch_feed, is_local, local_path
 from digest.models import Feed, FeedStatus, utcnow
 from digest.posts import hide_vanished, is_first_poll, known_identities, store_entries
 from digest.wiring import App
@@ -33,6 +35,9 @@ Outcome = Literal["new", "updated", "unchanged", "failed", "gone", "empty", "ski
 _BACKOFF_BASE = timedelta(minutes=30)
 _BACKOFF_MAX = timedelta(hours=24)
 _TITLES_SHOWN = 5
+_URL_MAX = 2000  # Feed.url and Feed.configured_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,12 +102,34 @@ def poll_feeds(
     """Poll ``urls`` (default: DIGEST_FEED_URL); one report per feed, failures included."""
     targets = list(urls) if urls is not None else app.settings.feed_urls
     own = client is None
-    http = client or httpx.Client(headers={"User-Agent": USER_AGENT})
+    http = client or feed_client(app.settings.fetch_allow_private)
     try:
-        return [poll_feed_url(app, url, client=http, now=now, force=force) for url in targets]
+        return [_logged(_poll_isolated(app, url, http, now, force)) for url in targets]
     finally:
         if own:
             http.close()
+
+
+def _logged(report: PollReport) -> PollReport:
+    """One INFO line a feed a poll: the operator's line, with the counts as fields."""
+    level = logging.WARNING if report.outcome == "failed" else logging.INFO
+    log.log(level, "poll %s", report.describe(), extra={
+        "feed": report.url, "feed_id": report.feed_id, "outcome": report.outcome,
+        "new": len(report.new_titles), "updated": report.updated})
+    return report
+
+
+def _poll_isolated(
+    app: App, url: str, client: httpx.Client, now: datetime | None, force: bool
+) -> PollReport:
+    """Poll one feed; whatever goes wrong with it is its report, never the other feeds'."""
+    try:
+        return poll_feed_url(app, url, client=client, now=now, force=force)
+    except OperationalError:
+        raise  # the database itself is unreachable: every feed would fail the same way
+    except Exception as exc:  # one hostile feed must not stop the others
+        log.exception("polling %s failed", url)
+        return PollReport(url=url, outcome="failed", error=f"unexpected error: {exc}")
 
 
 def poll_feed_url(
@@ -127,32 +154,19 @@ def poll_feed_url(
         outcome: Outcome = "gone" if skip.startswith("disabled") else "skipped"
         return PollReport(url=current, outcome=outcome, error=skip, feed_id=feed_id)
     own = client is None
-    http = client or httpx.Client(headers={"User-Agent": USER_AGENT})
-    settings = app.settings
+    http = client or feed_client(app.settings.fetch_allow_private)
     try:
-        fetched = fetch_feed(
-            current,
-            client=http,
-            timeout=settings.fetch_timeout,
-            max_bytes=settings.fetch_max_bytes,
-            etag=etag,
-            last_modified=last_modified,
-        )
-        if fetched.not_modified:
-            _record_success(app, feed_id, fetched, None, now)
-            return PollReport(
-                url=current,
-                outcome="unchanged",
-                feed_id=feed_id,
-                moved_to=fetched.moved_to,
-                not_modified=True,
-            )
-        parsed = parse_feed(fetched.content, fetched.url, fetched.headers)
-        older, pages = _recover_gap(app, feed_id, fetched, parsed, http)
+        return _fetch_and_store(app, feed_id, current, (etag, last_modified), http, now)
     except FeedGoneError as exc:
         _record_failure(app, feed_id, exc, now, gone=True)
         return PollReport(url=current, outcome="gone", error=exc.reason, feed_id=feed_id)
-    except FeedError as exc:
+    except (FeedError, SQLAlchemyError) as exc:
+        if isinstance(exc, OperationalError):
+            raise  # the database is down: not this feed's fault, nothing to record it in
+        if not isinstance(exc, FeedError):  # e.g. a value PostgreSQL refused
+            log.exception("storing %s failed", current)
+            first_line = (str(exc).splitlines() or [""])[0][:300]
+            exc = FeedError(current, f"could not be stored ({type(exc).__name__}: {first_line})")
         failures = _record_failure(app, feed_id, exc, now, gone=False)
         return PollReport(
             url=current,
@@ -163,6 +177,36 @@ def poll_feed_url(
     finally:
         if own:
             http.close()
+
+
+def _fetch_and_store(
+    app: App,
+    feed_id: int,
+    current: str,
+    validators: tuple[str | None, str | None],
+    http: httpx.Client,
+    now: datetime,
+) -> PollReport:
+    settings = app.settings
+    fetched = fetch_feed(
+        current,
+        client=http,
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+        etag=validators[0],
+        last_modified=validators[1],
+    )
+    if fetched.not_modified:
+        _record_success(app, feed_id, fetched, None, now)
+        return PollReport(
+            url=current,
+            outcome="unchanged",
+            feed_id=feed_id,
+            moved_to=fetched.moved_to,
+            not_modified=True,
+        )
+    parsed = parse_feed(fetched.content, fetched.url, fetched.headers)
+    older, pages = _recover_gap(app, feed_id, fetched, parsed, http)
     report = ingest(app, feed_id, parsed, now=now, extra=older, full_page=True)
     _record_success(app, feed_id, fetched, parsed, now)
     report.url = current
@@ -230,6 +274,8 @@ def _unusable_new_url(session: Session, url: str) -> str | None:
         select(Feed.id).where(or_(Feed.configured_url == url, Feed.url == url)))
     if known is not None:
         return None
+    if len(url) > _URL_MAX:
+        return f"the URL is longer than {_URL_MAX} characters"
     if not is_local(url):
         return None if urlsplit(url).netloc else "not a feed URL: the host name is missing"
     if local_path(url).is_file():
@@ -320,18 +366,19 @@ def _record_success(
 ) -> None:
     with transaction(app.sessions) as session:
         feed = session.get_one(Feed, feed_id)
-        if fetched.moved_to and fetched.moved_to != feed.url:
+        if fetched.moved_to and fetched.moved_to != feed.url and len(fetched.moved_to) <= 2000:
             taken = session.scalars(select(Feed.id).where(Feed.url == fetched.moved_to)).first()
             if taken is None:
                 feed.url = fetched.moved_to
-        if not fetched.not_modified:
-            feed.etag = fetched.etag
-            feed.last_modified = fetched.last_modified
+        if not fetched.not_modified:  # a validator too long to store: the next GET is plain
+            feed.etag = fit_or_none(fetched.etag, 500)
+            feed.last_modified = fit_or_none(fetched.last_modified, 100)
         if parsed is not None:
-            feed.title = parsed.title[:500] if parsed.title else feed.title
-            feed.site_url = parsed.site_url or feed.site_url
-            feed.hub_url = parsed.hub_url
-            feed.topic_url = parsed.self_url
+            feed.title = clip(parsed.title, 500) if parsed.title else feed.title
+            feed.site_url = fit_or_none(parsed.site_url, 2000) or feed.site_url
+            hub, topic = fit_or_none(parsed.hub_url, 2000), fit_or_none(parsed.self_url, 2000)
+            feed.hub_url = hub if topic or not parsed.self_url else None  # a hub needs its topic
+            feed.topic_url = topic
         feed.status = FeedStatus.ACTIVE
         feed.consecutive_failures = 0
         feed.last_error = None
@@ -343,7 +390,7 @@ def _record_failure(app: App, feed_id: int, exc: FeedError, now: datetime, *, go
     with transaction(app.sessions) as session:
         feed = session.get_one(Feed, feed_id)
         feed.consecutive_failures = (feed.consecutive_failures or 0) + 1
-        feed.last_error = str(exc)
+        feed.last_error = clean(str(exc))
         feed.last_polled_at = now
         if gone:
             feed.status = FeedStatus.GONE

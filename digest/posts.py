@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.bounded import clean, clip, fit_or_none
 from digest.feedparse import ParsedEntry
 from digest.models import Edition, EditionStatus, Feed, Post
 from digest.summaries import Summary, summarize
@@ -184,14 +185,19 @@ def _insert(
 
 
 def _apply(post: Post, entry: ParsedEntry, summary: Summary, content_hash: str) -> None:
-    post.guid = entry.guid[:2000] if entry.guid else None
-    post.link = entry.link[:2000]
-    post.title = (entry.title or summary.text[:80] or entry.link or "(untitled)")[:1000]
-    post.summary = summary.text
+    """Copy an entry onto its post under each column's length policy (see digest.bounded).
+
+    A link, guid or thumbnail too long for its column is dropped, not cut: a cut URL leads
+    nowhere (the digest then shows the title without a link); text is cut on a word.
+    """
+    post.guid = fit_or_none(entry.guid, 2000)
+    post.link = fit_or_none(entry.link, 2000) or ""
+    post.title = clip(entry.title or summary.text[:80] or entry.link or "(untitled)", 1000)
+    post.summary = clean(summary.text)
     post.content_hash = content_hash
-    post.thumbnail_url = summary.thumbnail_url[:2000] if summary.thumbnail_url else None
+    post.thumbnail_url = fit_or_none(summary.thumbnail_url, 2000)
     post.reading_minutes = summary.reading_minutes
-    post.author = entry.author[:300] if entry.author else None
+    post.author = clip(entry.author, 300) if entry.author else None
     post.published_at = entry.published_at
 
 

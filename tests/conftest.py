@@ -72,6 +72,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "from_email": "digest@news.example.org",
         "from_name": "Diplomatic Opinion",
         "postal_address": "1 Example Street, Istanbul, Turkey",
+        "fetch_allow_private": ["127.0.0.1"],  # the local feed servers; nothing else
         # The host names test clients use (TestClient, a uvicorn on 127.0.0.1).
         "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],
     }

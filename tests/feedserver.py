@@ -48,13 +48,17 @@ class Hit:
 
 
 class FeedServer:
-    """Start with ``with FeedServer() as server:``; ``server.url("/feed/")`` is its address."""
+    """Start with ``with FeedServer() as server:``; ``server.url("/feed/")`` is its address.
 
-    def __init__(self) -> None:
+    ``host`` may be another loopback address (127.0.0.2) to stand for a second machine.
+    A POST is recorded and answered like a GET (a WebSub hub answers 202 that way).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -101,6 +105,14 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             # Recorded before the answer is written, so a client never outruns the log.
+            self._hit = Hit(self.path, dict(self.headers.items()), 0)
+            with server._lock:
+                server.hits.append(self._hit)
+            self._answer(server._route(self.path))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
             self._hit = Hit(self.path, dict(self.headers.items()), 0)
             with server._lock:
                 server.hits.append(self._hit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from digest import websub
@@ -13,16 +13,19 @@ from digest.wiring import App
 
 router = APIRouter(tags=["websub"])
 
+# A feed id as the database stores it: an id beyond 64 bits is a 422, not a database error.
+FeedId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 
 @router.get("/websub/{feed_id}", response_class=Response,
             summary="WebSub verification of intent (echoes hub.challenge)")
 def verify(
-    feed_id: int,
+    feed_id: FeedId,
     app: Annotated[App, Depends(get_app)],
     mode: Annotated[str, Query(alias="hub.mode")] = "",
     topic: Annotated[str, Query(alias="hub.topic")] = "",
     challenge: Annotated[str, Query(alias="hub.challenge")] = "",
-    lease_seconds: Annotated[int | None, Query(alias="hub.lease_seconds")] = None,
+    lease_seconds: Annotated[str | None, Query(alias="hub.lease_seconds")] = None,
 ) -> Response:
     """Echo ``hub.challenge`` for a subscription we asked for; 404 otherwise."""
     answer = websub.verify_intent(
@@ -35,7 +38,7 @@ def verify(
 
 @router.post("/websub/{feed_id}", status_code=202, response_class=Response,
              summary="WebSub content push (signed with the subscription secret)")
-async def distribute(feed_id: int, request: Request) -> Response:
+async def distribute(feed_id: FeedId, request: Request) -> Response:
     """Accept pushed content; it is stored only when the hub's signature is valid."""
     app = get_app(request)
     body = await request.body()

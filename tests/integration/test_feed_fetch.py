@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from digest import __version__
 from digest.errors import FeedFetchError, FeedGoneError
-from digest.fetch import USER_AGENT, fetch_feed
+from digest.fetch import USER_AGENT, feed_client, fetch_feed
 from tests.feedserver import FeedServer
 
 BODY = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -25,7 +26,8 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as http:
+    """The client polls use, allowing only the test server's 127.0.0.1."""
+    with feed_client(["127.0.0.1"]) as http:
         yield http
 
 
@@ -120,6 +122,31 @@ def test_gzip_bomb_is_refused_by_its_inflated_size(
 def test_gzip_body_is_decoded(server: FeedServer, client: httpx.Client) -> None:
     server.set("/feed/", BODY, gzip=True)
     assert _fetch(server.url("/feed/"), client).content == BODY
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("deflate", zlib.compress),
+        ("deflate", lambda b: _raw_deflate(b)),  # what some servers send as "deflate"
+        ("gzip", lambda b: gzip.compress(b[:40]) + gzip.compress(b[40:])),  # two members
+        ("gzip, deflate", lambda b: zlib.compress(gzip.compress(b))),
+        ("identity, gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+    ],
+)
+def test_each_content_encoding_a_server_may_stack_is_decoded(
+    server: FeedServer, client: httpx.Client, encoding: str, encode: object
+) -> None:
+    body = BODY * 5000  # long enough to take many pieces
+    server.set("/feed/", encode(body), conditional=False,  # type: ignore[operator]
+               headers={"Content-Encoding": encoding})
+    assert _fetch(server.url("/feed/"), client, max_bytes=10_000_000).content == body
 
 
 def test_local_file_and_file_url(tmp_path: Path, client: httpx.Client) -> None:

@@ -165,3 +165,76 @@ def test_renewal_keeps_the_secret_so_pushes_in_flight_stay_valid(sqlite_app: App
     first = _subscribe(sqlite_app, feed_id)["hub.secret"]
     again = _subscribe(sqlite_app, feed_id)["hub.secret"]
     assert first == again
+
+
+def _verify(web: TestClient, feed_id: int | str, **overrides: str) -> httpx.Response:
+    params = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.challenge": "c-9",
+              "hub.lease_seconds": "864000", **overrides}
+    return web.get(f"/websub/{feed_id}", params=params)
+
+
+def _lease_until(app: App, feed_id: int) -> datetime | None:
+    with app.sessions() as session:
+        return session.get_one(Feed, feed_id).websub_lease_until
+
+
+def test_a_challenge_is_answered_once_per_request_we_made(
+    sqlite_app: App, web: TestClient
+) -> None:
+    """After the hub verified our request, nobody can re-verify it to move the lease."""
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    assert _verify(web, feed_id).status_code == 200
+    lease = _lease_until(sqlite_app, feed_id)
+    replay = _verify(web, feed_id, **{"hub.lease_seconds": "315360000"})
+    assert replay.status_code == 404 and _lease_until(sqlite_app, feed_id) == lease
+
+
+def test_a_challenge_must_match_the_mode_we_asked_for(sqlite_app: App, web: TestClient) -> None:
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    assert _verify(web, feed_id, **{"hub.mode": "unsubscribe"}).status_code == 404
+    assert _verify(web, feed_id, **{"hub.mode": "other"}).status_code == 404
+    assert _verify(web, feed_id).status_code == 200
+
+
+def test_a_request_left_unverified_for_days_is_no_longer_pending(
+    sqlite_app: App, web: TestClient
+) -> None:
+    from datetime import timedelta
+
+    from digest.websub import verify_intent
+
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    later = datetime.now(UTC) + timedelta(days=3)
+    assert verify_intent(sqlite_app, feed_id, mode="subscribe", topic=TOPIC, challenge="c",
+                         lease_seconds="3600", now=later) is None
+
+
+@pytest.mark.parametrize("lease", ["315360000", "9" * 30, "9" * 5000, "-5", "0", "abc", ""])
+def test_the_lease_is_capped_and_absurd_values_never_fail(
+    sqlite_app: App, web: TestClient, lease: str
+) -> None:
+    """Anyone pushing the lease to 2036 would stop renewals; a huge number was a 500."""
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    before = datetime.now(UTC)
+    answer = _verify(web, feed_id, **{"hub.lease_seconds": lease})
+    assert answer.status_code == 200 and answer.text == "c-9"
+    until = _lease_until(sqlite_app, feed_id)
+    assert until is not None and (until - before).days <= 10
+
+
+@pytest.mark.parametrize("feed_id", [str(2**63), str(2**64 + 1), "9" * 40, "-1", "0"])
+def test_ids_beyond_the_database_range_are_a_client_error(
+    app: App, feed_id: str
+) -> None:
+    api = FastAPI()
+    api.state.digest = app
+    api.include_router(router)
+    web = TestClient(api, raise_server_exceptions=False)
+    assert 400 <= _verify(web, feed_id).status_code < 500
+    pushed = web.post(f"/websub/{feed_id}", content=b"<rss/>",
+                      headers={"X-Hub-Signature": "sha256=00"})
+    assert 400 <= pushed.status_code < 500
