@@ -39,8 +39,22 @@ def verify(
 @router.post("/websub/{feed_id}", status_code=202, response_class=Response,
              summary="WebSub content push (signed with the subscription secret)")
 async def distribute(feed_id: FeedId, request: Request) -> Response:
-    """Accept pushed content; it is stored only when the hub's signature is valid."""
+    """Accept pushed content; it is stored only when the hub's signature is valid.
+
+    The body is read up to the feed size cap and refused (413) beyond it, never held whole.
+    """
     app = get_app(request)
-    body = await request.body()
+    cap = app.settings.fetch_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise HTTPException(413, detail=f"a push is limited to {cap} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise HTTPException(413, detail=f"a push is limited to {cap} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     await run_in_threadpool(websub.receive_content, app, feed_id, body, dict(request.headers))
     return Response(status_code=202)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -238,3 +239,19 @@ def test_ids_beyond_the_database_range_are_a_client_error(
     pushed = web.post(f"/websub/{feed_id}", content=b"<rss/>",
                       headers={"X-Hub-Signature": "sha256=00"})
     assert 400 <= pushed.status_code < 500
+
+
+def test_a_push_over_the_feed_size_cap_is_refused_while_it_streams(
+    sqlite_app: App, web: TestClient
+) -> None:
+    feed_id = _feed(sqlite_app)
+    _subscribe(sqlite_app, feed_id)
+    sqlite_app.settings.fetch_max_bytes = 10_000
+
+    def body() -> Iterator[bytes]:
+        for _ in range(1000):  # 1 MB offered, 100 times the cap, without a Content-Length
+            yield b" " * 1000
+
+    answer = web.post(f"/websub/{feed_id}", content=body())
+    assert answer.status_code == 413
+    assert web.post(f"/websub/{feed_id}", content=b"<rss/>").status_code == 202
