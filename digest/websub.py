@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from digest.db import transaction
 from digest.errors import FeedError, FeedFetchError
@@ -217,7 +218,13 @@ def receive_content(
         parsed = parse_feed(body, url, {"content-type": lowered.get("content-type", "")})
     except FeedError:
         return None
-    return ingest(app, feed_id, parsed, now=now, full_page=False)
+    try:
+        return ingest(app, feed_id, parsed, now=now, full_page=False)
+    except SQLAlchemyError as exc:
+        if isinstance(exc, OperationalError):
+            raise
+        log.exception("a WebSub push for feed %s could not be stored", feed_id)
+        return None  # acknowledged; the next poll stores what it can
 
 
 def renew_due(

@@ -255,3 +255,23 @@ def test_a_push_over_the_feed_size_cap_is_refused_while_it_streams(
     answer = web.post(f"/websub/{feed_id}", content=body())
     assert answer.status_code == 413
     assert web.post(f"/websub/{feed_id}", content=b"<rss/>").status_code == 202
+
+
+def test_a_push_the_database_refuses_is_acknowledged_not_a_500(
+    sqlite_app: App, web: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import DataError
+
+    from digest import polling
+
+    def refusing(*args: object, **kwargs: object) -> None:
+        raise DataError("INSERT ...", {}, Exception("value too long"))
+
+    monkeypatch.setattr(polling, "store_entries", refusing)
+    feed_id = _feed(sqlite_app)
+    secret = _subscribe(sqlite_app, feed_id)["hub.secret"][0]
+    body = wordpress_feed([Item(7, "Refused", datetime(2026, 3, 1, tzinfo=UTC).timestamp())])
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    answer = web.post(f"/websub/{feed_id}", content=body,
+                      headers={"X-Hub-Signature": f"sha256={signature}"})
+    assert answer.status_code == 202
