@@ -18,6 +18,8 @@ from digest.tokens import Purpose
 from digest.web.app import create_app
 
 CONFIRM = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
+# A real IP for the peer: "testclient" is no address, and rate limits key on valid IPs only.
+PEER = ("203.0.113.9", 50000)
 
 
 @pytest.fixture
@@ -145,7 +147,7 @@ def test_a_stamp_older_than_the_minimum_fill_time_is_accepted(client, sqlite_app
 def test_rate_limit_answers_429_and_creates_nothing(sqlite_app, redis_url, transport):
     limiter = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
                           limits={"ip": Limit(2, 60), "email": Limit(1000, 60)})
-    with TestClient(create_app(sqlite_app, limiter=limiter)) as client:
+    with TestClient(create_app(sqlite_app, limiter=limiter), client=PEER) as client:
         for n in range(2):
             assert client.post("/subscribe", json={"email": f"r{n}@example.org"}).status_code == 200
         r = client.post("/subscribe", json={"email": "late@example.org"})
@@ -174,7 +176,7 @@ def test_repeating_an_address_never_locks_it_out(sqlite_app, redis_url, transpor
 
 def test_rate_limits_fail_open_when_redis_is_down(sqlite_app, transport, caplog):
     limiter = RateLimiter("redis://127.0.0.1:1/0", prefix="down", timeout=0.2)
-    with TestClient(create_app(sqlite_app, limiter=limiter)) as client:
+    with TestClient(create_app(sqlite_app, limiter=limiter), client=PEER) as client:
         assert client.post("/subscribe", json={"email": "r@example.org"}).status_code == 200
     assert "rate limits are off" in caplog.text
     assert transport.recipients == ["r@example.org"]
