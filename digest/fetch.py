@@ -126,7 +126,8 @@ def fetch_feed(
                 current, f"timed out after {timeout:g} s ({type(exc).__name__})"
             ) from exc
         except AddressRefused as exc:
-            raise FeedFetchError(current, str(exc)) from exc
+            hop = "" if current == url else f"redirected to {current[:300]}, "
+            raise FeedFetchError(current, f"{hop}{exc}") from exc
         except (httpx.DecodingError, zlib.error) as exc:
             raise FeedFetchError(current, f"the body could not be decoded: {exc}") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

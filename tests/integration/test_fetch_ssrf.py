@@ -210,6 +210,8 @@ def test_digest_poll_reports_a_refused_hop_like_any_failure(
     monkeypatch.setenv("DIGEST_OUTBOX_DIR", str(tmp_path / "outbox"))
     result = CliRunner().invoke(cli, ["poll"])
     assert result.exit_code == 1
-    assert "failed: refused to connect to 127.0.0.2" in " ".join(result.output.split())
+    shown = " ".join(result.output.split())
+    assert f"failed: redirected to {inside.url('/feed/')}, refused to connect to 127.0.0.2" \
+        in shown
     assert "DIGEST_FETCH_ALLOW_PRIVATE" in result.output and "Traceback" not in result.output
     assert inside.hits == []
