@@ -47,7 +47,7 @@ from digest.models import (
 from digest.render import RenderedEdition
 from digest.retry import backoff
 from digest.signing import RecipientFactory
-from digest.subscribers import email_hash, normalise
+from digest.subscribers import email_hashes, normalise
 from digest.transports.base import BatchInterrupted, Transport
 from digest.wiring import App
 
@@ -526,7 +526,7 @@ def send_test_copy(app: App, to: str, *, cadence: Cadence = Cadence.WEEKLY,
             edition = last
         reader = session.execute(
             select(Subscriber.id, Subscriber.link_key)
-            .where(Subscriber.email_hash == email_hash(to))).first()
+            .where(Subscriber.email_hash.in_(email_hashes(to, app.address_key)))).first()
     mail = outgoing_mail(app.settings, edition)
     mail = dataclasses.replace(mail, subject=f"[Test] {mail.subject}")
     recipient = (Recipient(to) if reader is None

@@ -47,7 +47,7 @@ from sqlalchemy import insert, select
 from digest.db import transaction
 from digest.errors import InvalidEmailError, SubscriberError
 from digest.models import Subscriber, SubscriberStatus, utcnow
-from digest.subscribers import email_hash, normalise
+from digest.subscribers import email_hash, legacy_email_hash, normalise
 from digest.wiring import App
 
 __all__ = ["EXPORT_FIELDS", "ImportReport", "Skipped", "export_csv", "import_csv", "read_text"]
@@ -226,14 +226,20 @@ def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, row
 
 
-def _known_hashes(app: App, hashes: list[str]) -> dict[str, SubscriberStatus]:
+def _known_hashes(app: App, candidates: dict[str, _Candidate]) -> dict[str, SubscriberStatus]:
+    """The status of each candidate (by keyed hash) already on file, under either hash form."""
+    forms = {}  # stored form -> keyed hash
+    for keyed, item in candidates.items():
+        forms[keyed] = keyed
+        forms[legacy_email_hash(item.address)] = keyed
+    stored = list(forms)
     found: dict[str, SubscriberStatus] = {}
     with app.sessions() as session:
-        for start in range(0, len(hashes), 500):
-            part = hashes[start:start + 500]
+        for start in range(0, len(stored), 500):
+            part = stored[start:start + 500]
             query = select(Subscriber.email_hash, Subscriber.status).where(
                 Subscriber.email_hash.in_(part))
-            found.update({h: s for h, s in session.execute(query)})
+            found.update({forms[h]: s for h, s in session.execute(query)})
     return found
 
 
@@ -277,7 +283,7 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
             except InvalidEmailError as exc:
                 report.skipped.append(Skipped(line, raw, str(exc)))
                 continue
-            digest = email_hash(address)
+            digest = email_hash(address, app.address_key)
             if digest in candidates:
                 first = candidates[digest].line
                 report.skipped.append(Skipped(line, raw, f"duplicate of line {first}"))
@@ -288,7 +294,7 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
     finally:
         if owned:
             stream.close()
-    known = _known_hashes(app, list(candidates))
+    known = _known_hashes(app, candidates)
     fresh = []
     for digest, item in candidates.items():
         if digest in known:

@@ -3,7 +3,8 @@
 Redis is a cache here, not the record: if it is down the limiter *fails open* (logs a
 warning and lets the request through). Signing up must not break because of a cache, and the
 harm a flood can do is bounded by the database anyway: a pending address is mailed at most
-once per ``subscribers.RESEND_AFTER``. Keys hold a hash of what is limited, never an address.
+once per ``subscribers.RESEND_AFTER``. Keys hold an HMAC of what is limited (keyed from
+DIGEST_SECRET_KEY, shared by every process of one site), never an address or an IP.
 
 There is deliberately no per-address limit on sign-up requests: anyone can type anyone's
 address, so such a limit lets a stranger lock a reader out. The database bound above limits
@@ -12,8 +13,9 @@ the mails instead, and the reader's own request after it always works.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,8 +53,11 @@ class RateLimiter:
         limits: dict[str, Limit] | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 0.5,
+        key: bytes | None = None,
     ) -> None:
         self.prefix = prefix
+        # Without a key (tests, one-off tools) a random one: never a bare, guessable hash.
+        self._key = key if key is not None else secrets.token_bytes(32)
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
         self._clock = clock
         self._redis = redis.Redis.from_url(
@@ -64,7 +69,7 @@ class RateLimiter:
         limit = self.limits[scope]
         now = self._clock()
         window = int(now // limit.seconds)
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        digest = hmac.digest(self._key, key.encode("utf-8"), "sha256").hex()[:32]
         name = f"{self.prefix}:{scope}:{digest}:{window}"
         try:
             pipe = self._redis.pipeline()

@@ -11,13 +11,17 @@ behave alike:
 - ``delete_me`` erases the personal data and keeps only ``email_hash``, so that an old import
   cannot add the address again.
 
-Identity is ``email_hash``: sha256 of the address in lower case. The stored address keeps the
-local part as typed (with the domain lower-cased), but two spellings differing only in case
-are one reader.
+Identity is ``email_hash``: an HMAC of the address in lower case, keyed from
+DIGEST_SECRET_KEY, so an erased reader's hash cannot be confirmed by guessing addresses. The
+stored address keeps the local part as typed (with the domain lower-cased), but two spellings
+differing only in case are one reader. Rows hashed before the key existed hold a bare sha256
+(``legacy_email_hash``); lookups match it too, and a row moves to the keyed hash when its
+address is seen again (an erased row cannot be rehashed without its address).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -55,9 +59,11 @@ __all__ = [
     "confirm_status",
     "delete_me",
     "email_hash",
+    "email_hashes",
     "expire_pending",
     "export_my_data",
     "get_preferences",
+    "legacy_email_hash",
     "list_subscribers",
     "normalise",
     "remove",
@@ -90,9 +96,23 @@ class Preferences:
     paused: bool
 
 
-def email_hash(email: str) -> str:
-    """The identity of an address: sha256 of it stripped and lower-cased (hex)."""
+_KEYED = "h1:"  # marks the keyed form; a bare sha256 is 64 hex digits
+
+
+def email_hash(email: str, key: bytes) -> str:
+    """The identity of an address: HMAC-SHA256 (``App.address_key``) of it, lower-cased."""
+    mac = hmac.digest(key, email.strip().lower().encode("utf-8"), "sha256")
+    return _KEYED + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def legacy_email_hash(email: str) -> str:
+    """The unsalted sha256 stored before keyed hashes: only to find those old rows."""
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def email_hashes(email: str, key: bytes) -> tuple[str, str]:
+    """Both forms an address may be stored under: (keyed, legacy)."""
+    return email_hash(email, key), legacy_email_hash(email)
 
 
 def _is_blocked(domain: str, blocked: Iterable[str]) -> bool:
@@ -131,8 +151,17 @@ def normalise(email: str, blocked_domains: Iterable[str] = ()) -> str:
     return address
 
 
-def _by_hash(session: Session, digest: str) -> Subscriber | None:
-    return session.scalars(select(Subscriber).where(Subscriber.email_hash == digest)).first()
+def _by_address(session: Session, app: App, address: str) -> Subscriber | None:
+    """The reader of ``address``, moving a row found by its old unsalted hash to the keyed one."""
+    keyed, legacy = email_hashes(address, app.address_key)
+    found = list(session.scalars(
+        select(Subscriber).where(Subscriber.email_hash.in_((keyed, legacy)))))
+    if not found:
+        return None
+    sub = next((s for s in found if s.email_hash == keyed), found[0])
+    if sub.email_hash != keyed:
+        sub.email_hash = keyed
+    return sub
 
 
 def _record_signup(
@@ -140,9 +169,10 @@ def _record_signup(
 ) -> tuple[int, str | None] | None:
     """Apply the sign-up rules; the reader (id, link key) if a confirmation mail is due."""
     with transaction(app.sessions) as session:
-        sub = _by_hash(session, email_hash(address))
+        sub = _by_address(session, app, address)
         if sub is None:
-            sub = Subscriber(email=address, email_hash=email_hash(address), created_at=now)
+            sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
+                             created_at=now)
             session.add(sub)
         elif sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.COMPLAINED):
             return None
@@ -360,10 +390,10 @@ def add(app: App, email: str, name: str | None = None, now: datetime | None = No
     now = now or utcnow()
     address = normalise(email, app.settings.blocked_domains)
     with transaction(app.sessions) as session:
-        sub = _by_hash(session, email_hash(address))
+        sub = _by_address(session, app, address)
         if sub is None:
-            sub = Subscriber(email=address, email_hash=email_hash(address), created_at=now,
-                             consent_at=now, consent_source="operator")
+            sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
+                             created_at=now, consent_at=now, consent_source="operator")
             session.add(sub)
         elif sub.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
             raise SubscriberError(
@@ -399,7 +429,7 @@ def remove(app: App, email: str, now: datetime | None = None) -> bool:
     """Unsubscribe an address for the operator; False if it is not on the list."""
     now = now or utcnow()
     with transaction(app.sessions) as session:
-        sub = _by_hash(session, email_hash(email))
+        sub = _by_address(session, app, email)
         if sub is None:
             return False
         if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):

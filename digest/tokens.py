@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import hmac
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
@@ -27,7 +28,17 @@ from itsdangerous.signer import SigningAlgorithm
 
 from digest.errors import InvalidTokenError
 
-__all__ = ["LinkRef", "Purpose", "Tokens", "link_signer"]
+__all__ = ["LinkRef", "Purpose", "Tokens", "derived_key", "link_signer"]
+
+
+@lru_cache(maxsize=16)
+def derived_key(secret_key: str, use: str) -> bytes:
+    """A key for one use of DIGEST_SECRET_KEY (HMAC-SHA256 as the derivation).
+
+    Address hashes and rate-limit keys get their own keys, so none of them can be replayed as
+    another (a link signature, say), and none reveals the secret.
+    """
+    return hmac.digest(secret_key.encode("utf-8"), f"digest.key.{use}".encode(), "sha256")
 
 
 class Purpose(StrEnum):

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from digest.db import transaction
 from digest.errors import DigestError
 from digest.models import Edition, Subscriber, SubscriberStatus, WebhookEvent
-from digest.subscribers import email_hash
+from digest.subscribers import email_hashes
 from digest.wiring import App
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -126,13 +126,13 @@ def _suppression(event: dict[str, Any]) -> SubscriberStatus | None:
 
 
 def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
-              hashed: str | None, now: datetime) -> bool:
+              hashes: tuple[str, str] | None, now: datetime) -> bool:
     match = None
     subscriber_id = _int(event.get("subscriber_id"))
     if subscriber_id is not None:
         match = Subscriber.id == subscriber_id
-    elif hashed is not None:
-        match = Subscriber.email_hash == hashed
+    elif hashes is not None:  # the keyed hash, or the bare sha256 of rows from before it
+        match = Subscriber.email_hash.in_(hashes)
     if match is None:
         return False
     result = session.execute(
@@ -148,8 +148,11 @@ def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
 
 
 def apply_events(session: Session, events: list[dict[str, Any]],
-                 now: datetime | None = None) -> WebhookReport:
-    """Apply verified events once each; replays of a ``sg_event_id`` are ignored."""
+                 now: datetime | None = None, *, address_key: bytes) -> WebhookReport:
+    """Apply verified events once each; replays of a ``sg_event_id`` are ignored.
+
+    Addresses are kept and matched only as hashes keyed by ``address_key`` (``App.address_key``).
+    """
     now = now or datetime.now(UTC)
     applied = duplicates = suppressed = counted = 0
     for event in events:
@@ -161,7 +164,8 @@ def apply_events(session: Session, events: list[dict[str, Any]],
             duplicates += 1
             continue
         email = _text(event.get("email"), 1000).strip()
-        hashed = email_hash(email) if email else None
+        hashes = email_hashes(email, address_key) if email else None
+        hashed = hashes[0] if hashes else None
         edition_id = _int(event.get("edition_id"))
         kind = _text(event.get("event"), 40)
         session.add(WebhookEvent(sg_event_id=event_id, event=kind,
@@ -170,7 +174,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
         applied += 1
         status = _suppression(event)
         if status is not None:
-            suppressed += _suppress(session, event, status, hashed, now)
+            suppressed += _suppress(session, event, status, hashes, now)
         elif kind in _COUNTERS and edition_id is not None:
             column = _COUNTERS[kind]
             session.execute(update(Edition).where(Edition.id == edition_id)
@@ -193,7 +197,7 @@ def handle_sendgrid_webhook(app: App, body: bytes, signature: str | None,
         raise WebhookRejected("expected a JSON array of events", 400)
     try:
         with transaction(app.sessions) as session:
-            return apply_events(session, events, now)
+            return apply_events(session, events, now, address_key=app.address_key)
     except (SQLAlchemyError, ValueError, OverflowError) as exc:
         log.warning("webhook batch failed (%s); applying its %d events one by one",
                     type(exc).__name__, len(events))
@@ -207,7 +211,7 @@ def _apply_one_by_one(app: App, events: list[dict[str, Any]],
     for event in events:
         try:
             with transaction(app.sessions) as session:
-                report += apply_events(session, [event], now)
+                report += apply_events(session, [event], now, address_key=app.address_key)
         except (SQLAlchemyError, ValueError, OverflowError) as exc:
             log.warning("webhook event %r skipped: %s", _text(event.get("sg_event_id"), 100),
                         type(exc).__name__)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from digest.config import Settings, load_settings
 from digest.db import SessionFactory, make_engine, make_session_factory
 from digest.errors import ConfigError
-from digest.tokens import Tokens
+from digest.tokens import Tokens, derived_key
 from digest.transports.base import Transport
 
 
@@ -28,6 +28,11 @@ class App:
 
     def transport(self) -> Transport:
         return self.transport_factory()
+
+    @property
+    def address_key(self) -> bytes:
+        """The key of the address hashes (``subscribers.email_hash``), from SECRET_KEY."""
+        return derived_key(self.settings.secret_key.get_secret_value(), "address-hash")
 
 
 def _sendgrid_key(settings: Settings) -> str:

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.ratelimit import RateLimiter
+from digest.tokens import derived_key
 from digest.web import archive, delivery, readers, subscribers_admin, websub
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
@@ -55,7 +56,9 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
                   description="Newsletter digest: sign up, confirm, unsubscribe, archive, admin.",
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     api.state.digest = digest_app
-    api.state.limiter = limiter or RateLimiter(settings.rate_limit_url)
+    api.state.limiter = limiter or RateLimiter(
+        settings.rate_limit_url,
+        key=derived_key(settings.secret_key.get_secret_value(), "rate-limit"))
     api.state.jobs = dispatcher
     api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"],

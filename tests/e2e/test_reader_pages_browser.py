@@ -204,8 +204,8 @@ def test_every_reader_page_in_chromium(served):
             checker.check("subscribed")
 
             with app.sessions() as s:
-                sub = s.scalars(select(Subscriber).where(
-                    Subscriber.email_hash == email_hash("Fast.Reader@example.org"))).one()
+                key = email_hash("Fast.Reader@example.org", app.address_key)
+                sub = s.scalars(select(Subscriber).where(Subscriber.email_hash == key)).one()
                 sub_id, key = sub.id, sub.link_key
             prefs = f"{base_url}/preferences/{app.tokens.make(Purpose.PREFERENCES, sub_id, key)}"
             unsub = f"{base_url}/unsubscribe/{app.tokens.make(Purpose.UNSUBSCRIBE, sub_id, key)}"

@@ -85,7 +85,7 @@ def _wait_for_mail(outbox: Path, count: int) -> list[email.message.EmailMessage]
 def _status(app) -> SubscriberStatus:
     with app.sessions() as s:
         return s.scalars(select(Subscriber.status).where(
-            Subscriber.email_hash == email_hash(ADDRESS))).one()
+            Subscriber.email_hash == email_hash(ADDRESS, app.address_key))).one()
 
 
 def test_sign_up_confirm_and_one_click_unsubscribe(served):

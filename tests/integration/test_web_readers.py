@@ -43,7 +43,8 @@ def _count(app):
 
 def _row(app, email):
     with app.sessions() as s:
-        query = select(Subscriber).where(Subscriber.email_hash == email_hash(email))
+        key = email_hash(email, app.address_key)
+        query = select(Subscriber).where(Subscriber.email_hash == key)
         return s.scalars(query).first()
 
 
