@@ -147,7 +147,7 @@ def lease_for(lease_seconds: str | int | None) -> timedelta:
         seconds = 0
     if seconds <= 0:
         return _DEFAULT_LEASE
-    return min(timedelta(seconds=min(seconds, int(_MAX_LEASE.total_seconds()))), _MAX_LEASE)
+    return timedelta(seconds=min(seconds, int(_MAX_LEASE.total_seconds())))
 
 
 def verify_intent(
