@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select, update
 
 from digest import subscribers as svc
 from digest.errors import InvalidTokenError
+from digest.importer import import_csv
 from digest.models import Subscriber, SubscriberStatus, utcnow
 from digest.render import PLACEHOLDERS
 
@@ -73,3 +75,10 @@ def test_links_from_before_link_keys_work_until_the_reader_is_erased(app, transp
     assert _row(app, "old@example.org") is None  # erased: the address is gone
     with pytest.raises(InvalidTokenError):
         svc.unsubscribe(app, old["unsubscribe"])
+
+
+def test_imported_readers_get_their_own_link_keys(app):
+    import_csv(app, io.StringIO("email\na@example.org\nb@example.org\n"), name="list.csv")
+    with app.sessions() as s:
+        keys = list(s.scalars(select(Subscriber.link_key)))
+    assert len(keys) == 2 and all(keys) and len(set(keys)) == 2
