@@ -36,7 +36,8 @@ def reader_jobs(app: App) -> ReaderJobs:
     if app.settings.dispatch == "celery":
         from digest.tasks import make_celery
 
-        return CeleryJobs(make_celery(app.settings).send_task)
+        return CeleryJobs(make_celery(app.settings).send_task,
+                          fallback=InlineJobs(app, workers=2))
     return InlineJobs(app)
 
 

@@ -87,16 +87,36 @@ class InlineJobs:
 
 
 class CeleryJobs:
-    """Puts each job on the broker for the Celery workers (``digest.tasks``)."""
+    """Puts each job on the broker for the Celery workers (``digest.tasks``).
 
-    def __init__(self, send_task: SendTask) -> None:
+    When the broker cannot take a message, the job runs in this process instead
+    (``fallback``): the broker is a transport, and a sign-up must not fail because of it.
+    """
+
+    def __init__(self, send_task: SendTask, fallback: ReaderJobs | None = None) -> None:
         self._send_task = send_task
+        self._fallback = fallback
+
+    def _send(self, name: str, args: list[Any]) -> bool:
+        try:
+            self._send_task(name, args=args)
+        except Exception as exc:  # kombu raises its own OperationalError and socket errors
+            if self._fallback is None:
+                raise
+            log.warning("the Celery broker refused %s (%s); running it in the web process",
+                        name, exc)
+            return False
+        return True
 
     def sign_up(self, job: SignupJob, *, after: BackgroundTasks) -> None:
-        self._send_task(SIGNUP_TASK, args=job.as_args())
+        if not self._send(SIGNUP_TASK, job.as_args()) and self._fallback is not None:
+            self._fallback.sign_up(job, after=after)
 
     def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None:
-        self._send_task(WELCOME_TASK, args=[subscriber_id])
+        if not self._send(WELCOME_TASK, [subscriber_id]) and self._fallback is not None:
+            self._fallback.welcome(subscriber_id, after=after)
 
     def close(self) -> None:
-        """Nothing is held here: the broker has the messages."""
+        """The broker has the messages; only the fallback's queue is finished."""
+        if self._fallback is not None:
+            self._fallback.close()

@@ -33,7 +33,7 @@ from digest.signup import SignupJob, record
 from digest.subscribers import RESEND_AFTER, add, email_hash, send_welcome, subscribe
 from digest.transports.outbox import OutboxTransport
 from digest.web.app import create_app
-from digest.web.jobs import CeleryJobs
+from digest.web.jobs import CeleryJobs, InlineJobs
 from digest.wiring import build
 from tests.conftest import REDIS_TEST_URL, make_settings
 
@@ -195,3 +195,13 @@ def test_a_flood_of_one_address_sends_one_mail_and_never_locks_it_out(app, outbo
             Subscriber.email_hash == email_hash(victim, app.address_key)))
     assert status is SubscriberStatus.ACTIVE
     assert len(_mails(outbox)) == 3  # two confirmations and the welcome
+
+
+def test_with_the_broker_down_the_signup_still_mails(app, transport, limiter) -> None:
+    def broker_down(name, args):
+        raise ConnectionRefusedError("redis is down")
+
+    jobs = CeleryJobs(broker_down, fallback=InlineJobs(app, workers=1))
+    with TestClient(create_app(app, limiter=limiter, jobs=jobs)) as client:
+        assert client.post("/subscribe", json={"email": "r@example.org"}).status_code == 200
+    assert transport.recipients == ["r@example.org"]
