@@ -160,13 +160,14 @@ def poll_feed_url(
     except FeedGoneError as exc:
         _record_failure(app, feed_id, exc, now, gone=True)
         return PollReport(url=current, outcome="gone", error=exc.reason, feed_id=feed_id)
-    except (FeedError, SQLAlchemyError) as exc:
+    except Exception as exc:  # one hostile feed must not stop the others; it backs off
         if isinstance(exc, OperationalError):
             raise  # the database is down: not this feed's fault, nothing to record it in
         if not isinstance(exc, FeedError):  # e.g. a value PostgreSQL refused
-            log.exception("storing %s failed", current)
+            log.exception("polling %s failed", current)
             first_line = (str(exc).splitlines() or [""])[0][:300]
-            exc = FeedError(current, f"could not be stored ({type(exc).__name__}: {first_line})")
+            what = "could not be stored" if isinstance(exc, SQLAlchemyError) else "failed"
+            exc = FeedError(current, f"{what} ({type(exc).__name__}: {first_line})")
         failures = _record_failure(app, feed_id, exc, now, gone=False)
         return PollReport(
             url=current,

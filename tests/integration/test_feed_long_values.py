@@ -103,3 +103,24 @@ def test_one_feed_that_cannot_be_stored_never_stops_the_others(
 def test_a_feed_url_longer_than_its_column_is_refused_plainly(app: App) -> None:
     report = poll_feed_url(app, LONG_URL + "/feed/", now=NOW)
     assert report.outcome == "failed" and "longer than 2000" in report.describe()
+
+
+def test_an_unexpected_error_in_one_feed_is_its_failure_with_backoff(
+    app: App, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = polling.parse_feed
+
+    def breaking(content: bytes, url: str, headers: object = None):  # type: ignore[no-untyped-def]
+        if url.endswith("/bad/"):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(content, url, headers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(polling, "parse_feed", breaking)
+    server.set("/bad/", wordpress_feed([Item(1, "Bad one", NOW.timestamp() - 60)]))
+    server.set("/good/", wordpress_feed([Item(2, "Good one", NOW.timestamp() - 60)]))
+    reports = poll_feeds(app, [server.url("/bad/"), server.url("/good/")], now=NOW)
+    assert [r.outcome for r in reports] == ["failed", "new"]
+    assert "RecursionError" in reports[0].describe()
+    with app.sessions() as session:
+        bad = session.scalars(select(Feed).where(Feed.url == server.url("/bad/"))).one()
+    assert bad.consecutive_failures == 1 and bad.next_poll_at is not None
