@@ -16,8 +16,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import setup_logging
-from celery.signals import worker_init
+from celery.signals import setup_logging, worker_init
 
 from digest import logs
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
