@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -22,14 +24,31 @@ import psycopg
 import redis
 from sqlalchemy import create_engine, text
 
+from bench.sink import celery_workers, running_sink, worker_env
 from digest import schema
+from digest.config import SAMPLE_FEED, Settings
 from digest.delivery import send_digest
 from digest.models import Edition, EditionStatus
+from digest.polling import poll_feeds
 from digest.tasks import enqueue_batches, make_celery
 from digest.wiring import build
-from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, make_settings
-from tests.delivery_helpers import add_post
-from tests.sendgrid_sink import celery_workers, running_sink, worker_env
+
+# The same services the integration tests use (Redis db 9 is flushed).
+PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _settings(tmp: Path, database_url: str) -> Settings:
+    """The benchmark's settings: nothing read from the environment or a .env file."""
+    return Settings(
+        _env_file=None,
+        database_url=database_url, broker_url=REDIS_TEST_URL, mail_backend="sendgrid",
+        sendgrid_api_key="test", feed_url=[str(SAMPLE_FEED)], outbox_dir=tmp / "outbox",
+        base_url="https://news.example.org", secret_key="test-secret",
+        from_email="digest@news.example.org", postal_address="1 Example Street, Istanbul",
+        first_poll_window_days=100 * 365,  # announce the bundled sample's 2022 posts
+    )
 
 
 def _seed(url: str, readers: int) -> None:
@@ -63,14 +82,13 @@ def run(readers: int, workers: int) -> dict[str, float]:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     tmp = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     try:
-        settings = make_settings(tmp, database_url=url, broker_url=REDIS_TEST_URL,
-                                 mail_backend="sendgrid", sendgrid_api_key="test")
+        settings = _settings(tmp, url)
         app = build(settings)
         schema.upgrade(app.engine)
         t0 = time.perf_counter()
         _seed(url, readers)
         print(f"seeded {readers} readers in {time.perf_counter() - t0:.1f} s")
-        add_post(app)
+        poll_feeds(app)  # the bundled sample feed: the posts of the edition
         redis.Redis.from_url(REDIS_TEST_URL).flushdb()
         celery = make_celery(settings)
         with running_sink() as sink, celery_workers(
@@ -118,6 +136,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) still runs the clean-up: workers killed, database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     figures = run(args.readers, args.workers)
     for key, value in figures.items():
         print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
