@@ -32,6 +32,9 @@ MailBackend = Literal["outbox", "sendgrid", "smtp"]
 _DEV_SECRET = "change-me-in-production"  # noqa: S105 - the placeholder that is warned about
 # A send task is stopped after this long; a batch is only re-claimed as stale after it.
 SEND_TASK_TIME_LIMIT = 300
+# One SendGrid request or SMTP conversation step; well inside the task's time limit, so a
+# hung provider fails the attempt (and it is retried) instead of the task being killed.
+SEND_TIMEOUT = 30.0
 
 
 class Settings(BaseSettings):
@@ -87,7 +90,6 @@ class Settings(BaseSettings):
 
     # Delivery
     batch_size: int = 1000
-    send_timeout: float = 30.0
     max_send_attempts: int = 8
     batch_stale_seconds: int = 600
 

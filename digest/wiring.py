@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from digest.config import Settings, load_settings
+from digest.config import SEND_TIMEOUT, Settings, load_settings
 from digest.db import SessionFactory, make_engine, make_session_factory
 from digest.errors import ConfigError
 from digest.tokens import Tokens, derived_key
@@ -83,14 +83,14 @@ def make_transport(settings: Settings) -> Transport:
     if settings.mail_backend == "smtp":
         from digest.transports.smtp import SmtpTransport
 
-        return SmtpTransport.from_url(settings.smtp_url, timeout=settings.send_timeout)
+        return SmtpTransport.from_url(settings.smtp_url, timeout=SEND_TIMEOUT)
     if settings.mail_backend == "sendgrid":
         from digest.transports.sendgrid import SendGridTransport
 
         return SendGridTransport(
             api_key=_sendgrid_key(settings),
             host=settings.sendgrid_host,
-            timeout=settings.send_timeout,
+            timeout=SEND_TIMEOUT,
         )
     raise ConfigError(f"DIGEST_MAIL_BACKEND: unknown backend {settings.mail_backend!r}")
 
