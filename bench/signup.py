@@ -19,6 +19,12 @@ Redis rate limits with the per-IP limit raised so one client can drive it). Then
    and its confirmation has reached the sink (the work that now follows the answer). With
    ``--dispatch celery`` the workers start only after the answers, so the web tier and the
    workers are measured apart (in production they need not share the web machine's cores).
+   CPU time per sign-up is read from /proc for the uvicorn workers, this client, and the
+   whole machine. The client is a minimal HTTP/1.1 writer: httpx costs more CPU per request
+   than the server, and on 2 cores that would measure the client.
+3. Open loop (``--rate``, 500/s): sign-ups sent at a fixed rate whatever the answers do,
+   latency counted from when each was due. With celery: once with the web tier alone, and
+   once more with the workers running on the same cores; inline: the whole system.
 
 Everything (PostgreSQL, Redis, uvicorn, the sink and the client) shares one machine.
 Needs PostgreSQL and Redis on 127.0.0.1.
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -155,22 +162,63 @@ async def _timing(base: str, run_id: str) -> dict[str, float]:
             "median_paired_difference_ms": statistics.median(diffs) * 1000}
 
 
-async def _throughput(base: str, run_id: str, signups: int,
+class RawClient:
+    """A keep-alive HTTP/1.1 connection that only posts JSON sign-ups.
+
+    httpx spends about 3 ms of CPU per request, more than the server does; on a 2-core
+    machine that measures the client. This costs a fraction of that.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, address: str, since: float | None = None) -> float:
+        """Seconds from ``since`` (default: now) until the answer is read."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        body = json.dumps({"email": address}).encode()
+        request = (f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                   ).encode() + body
+        start = time.perf_counter() if since is None else since
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        elapsed = time.perf_counter() - start
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"{address}: {head[:40]!r}")
+        return elapsed
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _throughput(port: int, run_id: str, signups: int,
                       concurrency: int) -> dict[str, float]:
     latencies: list[float] = []
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(signups):
         queue.put_nowait(f"load{i}-{run_id}@example.org")
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            latencies.append(await _post(client, queue.get_nowait()))
+    async def worker() -> None:
+        client = RawClient(port)
+        try:
+            while not queue.empty():
+                latencies.append(await client.post(queue.get_nowait()))
+        finally:
+            client.close()
 
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
     latencies.sort()
     return {"signups": signups, "concurrency": concurrency, "seconds": elapsed,
             "answered_per_second": signups / elapsed,
@@ -178,15 +226,77 @@ async def _throughput(base: str, run_id: str, signups: int,
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
 
 
+async def _open_loop(port: int, tag: str, signups: int, rate: float) -> dict[str, float]:
+    """Sign-ups sent at a fixed ``rate`` whatever the answers do (open loop).
+
+    Latency counts from the moment a request was due, so a server that falls behind is
+    charged for the wait (no coordinated omission).
+    """
+    idle: list[RawClient] = []
+    latencies: list[float] = []
+    interval = 1 / rate
+
+    async def one(i: int, due: float) -> None:
+        client = idle.pop() if idle else RawClient(port)
+        latencies.append(await client.post(f"{tag}{i}@example.org", since=due))
+        idle.append(client)
+
+    start = time.perf_counter()
+    tasks = []
+    for i in range(signups):
+        due = start + i * interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    for client in idle:
+        client.close()
+    latencies.sort()
+    return {"open_loop_rate": rate, "open_loop_achieved_per_second": signups / elapsed,
+            "open_loop_p50_ms": latencies[len(latencies) // 2] * 1000,
+            "open_loop_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+            "open_loop_connections": len(idle)}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of these processes (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes used (every core), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_recorded(database_url: str, run_id: str, expected: int, timeout: float) -> float:
-    """Seconds until ``expected`` load sign-ups of this run are in the database."""
+    """Seconds until ``expected`` sign-ups of this run's load phases are in the database."""
     engine = create_engine(database_url)
     start = time.perf_counter()
     try:
         while time.perf_counter() - start < timeout:
             with engine.connect() as conn:
                 done = conn.scalar(select(func.count()).select_from(Subscriber).where(
-                    Subscriber.email.like(f"load%-{run_id}@example.org")))
+                    Subscriber.email.like(f"load%-{run_id}@example.org")
+                    | Subscriber.email.like(f"rate%-{run_id}-%@example.org")))
             if done is not None and done >= expected:
                 break
             time.sleep(0.1)
@@ -196,7 +306,7 @@ def _wait_recorded(database_url: str, run_id: str, expected: int, timeout: float
 
 
 def run(code: Path, workers: int, signups: int, concurrency: int, dispatch: str,
-        celery_count: int) -> dict[str, float | str]:
+        celery_count: int, rate: float) -> dict[str, float | str]:
     name = f"digest_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -220,24 +330,45 @@ def run(code: Path, workers: int, signups: int, concurrency: int, dispatch: str,
             figures.update(asyncio.run(_timing(base, run_id)))
             time.sleep(2)
             mails_before = sink.requests
-            load = asyncio.run(_throughput(base, run_id, signups, concurrency))
+            servers = _children(proc.pid)
+            cpu0 = (_cpu_seconds(servers), time.process_time(), _machine_busy_seconds())
+            load = asyncio.run(_throughput(port, run_id, signups, concurrency))
+            cpu1 = (_cpu_seconds(servers), time.process_time(), _machine_busy_seconds())
             figures.update(load)
-            if dispatch == "celery":  # the web tier alone above; now the workers drain
+            for label, before, after in zip(("uvicorn_workers", "client_process", "machine"),
+                                            cpu0, cpu1, strict=True):
+                figures[f"cpu_ms_per_signup_{label}"] = (after - before) / signups * 1000
+
+            if dispatch == "celery":
+                if rate:  # the web tier alone, at a fixed rate, while nothing else runs
+                    time.sleep(2)
+                    web_only = asyncio.run(_open_loop(port, f"rate-{run_id}-a", signups, rate))
+                    figures.update({f"web_only_{k}": v for k, v in web_only.items()})
+                queued = signups * (2 if rate else 1)
                 drain_start = time.perf_counter()
                 stack.enter_context(celery_workers(celery_count, worker_env(
                     url, BENCH_BROKER_URL, sink.url, DIGEST_SECRET_KEY=env["DIGEST_SECRET_KEY"],
                     DIGEST_BASE_URL=env["DIGEST_BASE_URL"], PYTHONPATH=str(code)), tmp))
-            after_answers = _wait_recorded(url, run_id, signups, timeout=600)
-            if dispatch == "celery":
+                _wait_recorded(url, run_id, queued, timeout=900)
                 drain = time.perf_counter() - drain_start
-                figures["workers_recorded_and_mailed_per_second"] = signups / drain
+                figures["workers_recorded_and_mailed_per_second"] = queued / drain
+            else:
+                after_answers = _wait_recorded(url, run_id, signups, timeout=900)
+                total = float(load["seconds"]) + after_answers
+                figures["recorded_and_mailed_seconds"] = total
+                figures["recorded_and_mailed_per_second"] = signups / total
+                queued = signups
             deadline = time.monotonic() + 120
-            while sink.requests - mails_before < signups and time.monotonic() < deadline:
+            while sink.requests - mails_before < queued and time.monotonic() < deadline:
                 time.sleep(0.1)
-            total = float(load["seconds"]) + after_answers
-            figures["recorded_and_mailed_seconds"] = total
-            figures["recorded_and_mailed_per_second"] = signups / total
             figures["confirmation_mails_at_sink"] = sink.requests - mails_before
+            if rate:  # last, with everything running (the workers too, with celery)
+                time.sleep(2)
+                figures.update(asyncio.run(_open_loop(port, f"rate-{run_id}-b", signups, rate)))
+                deadline = time.monotonic() + 300  # its mails reach the sink before it stops
+                while (sink.requests - mails_before < queued + signups
+                       and time.monotonic() < deadline):
+                    time.sleep(0.1)
         return figures
     finally:
         if proc is not None:
@@ -256,11 +387,13 @@ def main() -> None:
     parser.add_argument("--dispatch", choices=["inline", "celery"], default="inline",
                         help="DIGEST_DISPATCH of the server")
     parser.add_argument("--celery-workers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=500,
+                        help="sign-ups per second of the open-loop phase (0: skip it)")
     parser.add_argument("--code", type=Path, default=REPO,
                         help="the checkout whose digest package the server runs")
     args = parser.parse_args()
     figures = run(args.code.resolve(), args.workers, args.signups, args.concurrency,
-                  args.dispatch, args.celery_workers)
+                  args.dispatch, args.celery_workers, args.rate)
     for key, value in figures.items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
     print(f"machine: {os.cpu_count()} cpus, {platform.processor() or platform.machine()}, "
