@@ -27,6 +27,9 @@ _ADDRESS = re.compile(r"([\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]*@([\w-]
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _HANDLER_NAME = "digest"
+# Libraries whose INFO lines are noise for an operator (each migration step, each HTTP request);
+# they still speak at DEBUG.
+_CHATTY = ("alembic", "httpx", "httpcore")
 
 
 def mask_addresses(text: str) -> str:
@@ -85,4 +88,6 @@ def configure(settings: Settings | None = None, *, stream: Any = None) -> loggin
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(level if level == "DEBUG" else "WARNING")
     return handler

@@ -109,3 +109,15 @@ def test_a_send_logs_the_claim_and_each_batch_at_info(app, transport, caplog) ->
             "status": "sent"} in fields
     assert any(r.getMessage().startswith("reconcile:") for r in caplog.records)
     assert not any("@example.org" in r.getMessage() for r in caplog.records)
+
+
+def test_migration_and_http_chatter_stays_below_info(logged) -> None:
+    buffer, _ = logged
+    try:
+        logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+        logging.getLogger("httpx").info("HTTP Request: GET https://blog.example.org/feed/")
+        logging.getLogger("alembic.runtime.migration").warning("a real problem")
+        assert [e["message"] for e in _events(buffer)] == ["a real problem"]
+    finally:
+        for name in ("alembic", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
