@@ -205,3 +205,12 @@ def test_with_the_broker_down_the_signup_still_mails(app, transport, limiter) ->
     with TestClient(create_app(app, limiter=limiter, jobs=jobs)) as client:
         assert client.post("/subscribe", json={"email": "r@example.org"}).status_code == 200
     assert transport.recipients == ["r@example.org"]
+
+
+def test_a_full_mail_queue_answers_every_address_alike(app, transport, limiter) -> None:
+    add(app, "known@example.org")
+    with TestClient(create_app(app, limiter=limiter,
+                               jobs=InlineJobs(app, backlog=0))) as client:
+        answers = {client.post("/subscribe", json={"email": who}).status_code
+                   for who in ("new@example.org", "known@example.org")}
+    assert answers == {429} and transport.sent == []
