@@ -60,8 +60,8 @@ def parse_schedule(expression: str) -> crontab:
         cron = crontab(minute=minute, hour=hour, day_of_month=day_of_month,
                        month_of_year=month, day_of_week=day_of_week)
     except (ValueError, ParseException) as exc:
-        raise ValueError(f"{_EXAMPLE} (months and days of the month as numbers, weekdays "
-                         f"0-6 or sun-sat); got {expression!r}: {exc}") from exc
+        raise ValueError(f"{_EXAMPLE} (weekdays 0-6, Sunday is 0, or sun-sat); "
+                         f"got {expression!r}: {exc}") from exc
     if len(cron.minute) != 1 or len(cron.hour) != 1:
         raise ValueError("the digest is sent at most once a day: give one minute and one hour, "
                          f"e.g. '0 8 * * mon'; got {expression!r}")
