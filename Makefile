@@ -75,17 +75,18 @@ test: $(STAMP) $(PRISM) $(AXE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check digest tests bench worker.py
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy digest worker.py
 
 check: lint typecheck test
 
-# Regenerate the initial migration from digest/models.py (only before the first release).
+# Regenerate the initial migration from digest/store/models.py (only before the first release).
 migration: $(STAMP)
-	rm -f digest/migrations/versions/0001_initial_schema.py /tmp/digest-migration.db
-	$(BIN)/python -c "from alembic import command; from digest.schema import alembic_config; command.revision(alembic_config('sqlite:////tmp/digest-migration.db'), message='initial schema', autogenerate=True, rev_id='0001')"
-	sed -i 's/digest\.models\.UTCDateTime(timezone=True)/sa.DateTime(timezone=True)/g' digest/migrations/versions/0001_initial_schema.py
+	rm -f digest/store/migrations/versions/0001_initial_schema.py /tmp/digest-migration.db
+	$(BIN)/python -c "from alembic import command; from digest.store.migrate import alembic_config; command.revision(alembic_config('sqlite:////tmp/digest-migration.db'), message='initial schema', autogenerate=True, rev_id='0001')"
+	sed -i 's/digest\.models\.UTCDateTime(timezone=True)/sa.DateTime(timezone=True)/g' digest/store/migrations/versions/0001_initial_schema.py
 
 clean:
-	rm -rf $(VENV) digest.db outbox dist
+	rm -rf $(VENV) digest.store.sessions outbox dist

@@ -25,13 +25,14 @@ import redis
 from sqlalchemy import create_engine, text
 
 from bench.sink import celery_workers, running_sink, worker_env
-from digest import schema
+from digest.bootstrap import build
 from digest.config import SAMPLE_FEED, Settings
-from digest.delivery import send_digest
-from digest.models import Edition, EditionStatus
-from digest.polling import poll_feeds
-from digest.tasks import enqueue_batches, make_celery
-from digest.wiring import build
+from digest.delivery.dispatch import CeleryDispatch
+from digest.delivery.send import send_digest
+from digest.feeds.poll import poll_feeds
+from digest.store import migrate as schema
+from digest.store.models import Edition, EditionStatus
+from digest.tasks import make_celery
 
 # The same services the integration tests use (Redis db 9 is flushed).
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL",
@@ -108,7 +109,7 @@ def run(readers: int, workers: int) -> dict[str, float]:
             sampler.start()
             start = time.perf_counter()
             result = send_digest(app, queue=True,
-                                 dispatch=lambda ids: enqueue_batches(ids, celery))
+                                 dispatch=CeleryDispatch(send_task=celery.send_task))
             queued = time.perf_counter() - start
             while True:
                 with app.sessions() as s:

@@ -53,10 +53,11 @@ import redis
 from sqlalchemy import create_engine, func, select, text
 
 from bench.sink import celery_workers, running_sink, worker_env
-from digest import schema, subscribers
+from digest.bootstrap import build
 from digest.config import SAMPLE_FEED, Settings
-from digest.models import Subscriber
-from digest.wiring import build
+from digest.readers import roster
+from digest.store import migrate as schema
+from digest.store.models import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL",
@@ -70,7 +71,7 @@ PAIRS = 200
 # client drives the benchmark from 127.0.0.1), per-address limits as configured.
 FACTORY = '''
 import uuid
-from digest.ratelimit import Limit, RateLimiter
+from digest.readers.ratelimit import Limit, RateLimiter
 from digest.web.app import create_app
 
 def web_app():
@@ -104,7 +105,7 @@ def _seed(settings: Settings, known: int) -> None:
     app = build(settings)
     schema.upgrade(app.engine)
     for i in range(known):
-        subscribers.add(app, f"known{i}@example.org")
+        roster.add(app, f"known{i}@example.org")
     app.engine.dispose()
 
 

@@ -1,7 +1,7 @@
 """Settings, read once from the environment or `.env` (prefix DIGEST_).
 
 Every other module receives what it needs from here through the wiring point
-(`digest.wiring`); none of them reads the environment on its own.
+(`digest.bootstrap`); none of them reads the environment on its own.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    database_url: str = "sqlite:///./digest.db"
+    database_url: str = "sqlite:///./digest.store.sessions"
     broker_url: str = "redis://localhost:6379/0"
     redis_url: str | None = None  # rate limits; defaults to broker_url
     feed_url: Annotated[list[str], NoDecode] = Field(
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     @field_validator("fetch_allow_private", mode="before")
     @classmethod
     def _valid_allowances(cls, value: object) -> object:
-        from digest.safehttp import AddressPolicy
+        from digest.feeds.address_policy import AddressPolicy
 
         if isinstance(value, str):
             value = [part.strip() for part in value.replace("\n", ",").split(",")]
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
-        expected = ("expected sqlite:///path/to/digest.db or "
+        expected = ("expected sqlite:///path/to/digest.store.sessions or "
                     "postgresql+psycopg://user:password@host:5432/dbname")
         try:
             url = make_url(value)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from digest import schema
+from digest.bootstrap import build
 from digest.config import SAMPLE_FEED, Settings
-from digest.wiring import build
+from digest.store import migrate as schema
 
 DEMO_READERS = ("alice@example.com", "bob@example.org", "chidi@example.net")
 
@@ -27,7 +27,7 @@ def demo_settings(directory: Path) -> Settings:
     """Embedded defaults for the demo; the environment and .env are not read."""
     return Settings(
         _env_file=None,
-        database_url=f"sqlite:///{directory / 'digest.db'}",
+        database_url=f"sqlite:///{directory / 'digest.store.sessions'}",
         feed_url=[str(SAMPLE_FEED)],
         mail_backend="outbox",
         outbox_dir=directory / "outbox",
@@ -43,7 +43,7 @@ def demo_settings(directory: Path) -> Settings:
 def _reset(directory: Path) -> None:
     """Remove what an earlier demo left in ``directory`` (its database and outbox) only."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("digest.db", "digest.db-wal", "digest.db-shm"):
+    for name in ("digest.store.sessions", "digest.store.sessions-wal", "digest.store.sessions-shm"):
         (directory / name).unlink(missing_ok=True)
     outbox = directory / "outbox"
     if outbox.is_dir():
@@ -54,12 +54,12 @@ def _reset(directory: Path) -> None:
 def run_demo(directory: Path, echo: Callable[[str], None] = print) -> DemoResult:
     """Start ``directory`` afresh, then poll, add readers and send one digest to its outbox.
 
-    Only the demo's own files there (``digest.db``, ``outbox/*.eml``) are removed, so a
+    Only the demo's own files there (``digest.store.sessions``, ``outbox/*.eml``) are removed, so a
     mistyped ``--dir`` cannot delete anything else.
     """
-    from digest.delivery import send_digest
-    from digest.polling import poll_feeds
-    from digest.subscribers import add
+    from digest.delivery.send import send_digest
+    from digest.feeds.poll import poll_feeds
+    from digest.readers.roster import add
 
     _reset(directory)
     settings = demo_settings(directory)

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from celery.schedules import ParseException, crontab
 
-from digest.models import Cadence
+from digest.store.models import Cadence
 
 __all__ = ["Period", "daily_period", "next_fire", "parse_schedule", "period_for",
            "weekly_period"]

@@ -10,7 +10,6 @@ that is merely waiting. Beat runs the weekly digest at ``SCHEDULE`` in ``TIMEZON
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -19,12 +18,14 @@ from celery.schedules import crontab
 from celery.signals import setup_logging, worker_init
 
 from digest import logs
+from digest.bootstrap import build, check_can_send
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
+from digest.delivery.dispatch import CeleryDispatch
+from digest.delivery.retry import MAX_DELAY
 from digest.errors import AlreadySentError, ConfigError
-from digest.models import Cadence
-from digest.retry import MAX_DELAY
+from digest.runtime import App
 from digest.schedule import daily_cron, parse_schedule
-from digest.wiring import App, build, check_can_send
+from digest.store.models import Cadence
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile, and
     the nightly expiry of sign-ups that were never confirmed.
 
-    The weekly and daily crontabs come from ``digest.schedule``, which keys periods from the
-    very same objects."""
+    The weekly and daily crontabs come from ``delivery.schedule``, which keys periods from
+    the very same objects."""
     return {
         "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
         "weekly-digest": {
@@ -117,23 +118,16 @@ def _check_worker_can_send(**_: Any) -> None:
 
 @cache
 def _app() -> App:
-    app = build(load_settings())
+    app = build(load_settings(), dispatch=CeleryDispatch(send_task=celery_app.send_task))
     for warning in app.settings.production_warnings():
         log.warning(warning)
     return app
 
 
-def enqueue_batches(batch_ids: Sequence[str], celery: Celery | None = None) -> None:
-    """One ``send_batch_task`` per ledger batch; call only after the ledger is committed."""
-    target = celery or celery_app
-    for batch_id in batch_ids:
-        target.send_task("digest.tasks.send_batch_task", args=[batch_id])
-
-
 @celery_app.task(name="digest.tasks.poll_feeds_task")  # type: ignore[untyped-decorator]
 def poll_feeds_task() -> int:
     """Fetch every configured feed and store new posts."""
-    from digest.polling import poll_feeds
+    from digest.feeds.poll import poll_feeds
 
     return len(poll_feeds(_app()))
 
@@ -141,11 +135,10 @@ def poll_feeds_task() -> int:
 @celery_app.task(name="digest.tasks.send_scheduled_task")  # type: ignore[untyped-decorator]
 def send_scheduled_task(cadence: str) -> str:
     """Claim this period's edition of ``cadence`` and queue its batches."""
-    from digest.delivery import send_digest
+    from digest.delivery.send import send_digest
 
     try:
-        return send_digest(_app(), cadence=Cadence(cadence), queue=True,
-                           dispatch=enqueue_batches).describe()
+        return send_digest(_app(), cadence=Cadence(cadence), queue=True).describe()
     except AlreadySentError as exc:
         return str(exc)
 
@@ -153,7 +146,7 @@ def send_scheduled_task(cadence: str) -> str:
 @celery_app.task(name="digest.tasks.send_batch_task", bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
     """Send one ledger batch; a transient failure comes back after a jittered backoff."""
-    from digest.delivery import send_batch
+    from digest.delivery.batch import send_batch
 
     outcome = send_batch(_app(), batch_id)
     if outcome.status == "pending":
@@ -164,9 +157,9 @@ def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
 @celery_app.task(name="digest.tasks.reconcile_task")  # type: ignore[untyped-decorator]
 def reconcile_task() -> int:
     """Re-drive stale batches and close finished editions."""
-    from digest.delivery import reconcile
+    from digest.delivery.reconcile import reconcile
 
-    return len(reconcile(_app(), dispatch=enqueue_batches).redriven)
+    return len(reconcile(_app(), dispatch=_app().dispatch).redriven)
 
 
 @celery_app.task(name="digest.tasks.signup_task", bind=True, max_retries=5)  # type: ignore[untyped-decorator]
@@ -179,7 +172,7 @@ def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
     """
     from sqlalchemy.exc import OperationalError
 
-    from digest.signup import SignupJob, record
+    from digest.readers.signup import SignupJob, record
 
     try:
         record(_app(), SignupJob.from_args(address, ip, source, at))
@@ -190,7 +183,7 @@ def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
 @celery_app.task(name="digest.tasks.welcome_task")  # type: ignore[untyped-decorator]
 def welcome_task(subscriber_id: int) -> bool:
     """Send the welcome mail to a reader who just confirmed."""
-    from digest.subscribers import send_welcome
+    from digest.readers.optin import send_welcome
 
     return send_welcome(_app(), subscriber_id)
 
@@ -198,7 +191,7 @@ def welcome_task(subscriber_id: int) -> bool:
 @celery_app.task(name="digest.tasks.expire_pending_task")  # type: ignore[untyped-decorator]
 def expire_pending_task() -> int:
     """Forget sign-ups that were never confirmed in time."""
-    from digest.subscribers import expire_pending
+    from digest.readers.roster import expire_pending
 
     return expire_pending(_app())
 
@@ -206,6 +199,6 @@ def expire_pending_task() -> int:
 @celery_app.task(name="digest.tasks.websub_renew_task")  # type: ignore[untyped-decorator]
 def websub_renew_task() -> int:
     """Subscribe to, or renew, the WebSub hubs the feeds advertise."""
-    from digest.websub import renew_due
+    from digest.feeds.websub import renew_due
 
     return len(renew_due(_app()))

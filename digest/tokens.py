@@ -8,7 +8,7 @@ Confirmation tokens expire (``URLSafeTimedSerializer``). Unsubscribe and prefere
 never do (a reader may click an old email's link years later), so they carry no timestamp: a
 plain ``Signer`` whose key is derived once, signing with the one-shot ``hmac.digest``. That is
 what makes signing two links per reader cheap in a million-reader fan-out
-(``digest.signing``). Each purpose has its own salt, so a token made for one link cannot be
+(``digest.mail.personalize``). Each purpose has its own salt, so a token made for one link cannot be
 used for another.
 
 Readers created before ``link_key`` existed have none (NULL); their links sent before the

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from digest import schema
+from digest.bootstrap import build
 from digest.config import Settings
-from digest.transports.memory import MemoryTransport
-from digest.wiring import App, build
+from digest.mail.transports.memory import MemoryTransport
+from digest.runtime import App
+from digest.store import migrate as schema
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REPO = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def redis_url() -> str:
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for a test: nothing read from the environment or a .env file."""
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'digest.db'}",
+        "database_url": f"sqlite:///{tmp_path / 'digest.store.sessions'}",
         "broker_url": REDIS_TEST_URL,
         "feed_url": ["http://127.0.0.1:1/feed/"],
         "base_url": "https://news.example.org",
@@ -100,7 +101,7 @@ def pg_database() -> Iterator[str]:
 
 
 def _truncate(app: App) -> None:
-    from digest.models import Base
+    from digest.store.models import Base
 
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with app.engine.begin() as conn:
@@ -111,8 +112,12 @@ def _truncate(app: App) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'digest.db'}"
+        return f"sqlite:///{tmp_path / 'digest.store.sessions'}"
     return str(request.getfixturevalue("pg_database"))
+
+
+def _no_sleep(seconds: float) -> None:
+    """Retries in tests happen at once; the backoff they would wait is asserted instead."""
 
 
 @pytest.fixture
@@ -123,7 +128,8 @@ def transport() -> MemoryTransport:
 @pytest.fixture
 def app(db_url: str, tmp_path: Path, transport: MemoryTransport) -> Iterator[App]:
     """A migrated app on SQLite or PostgreSQL with an in-memory transport."""
-    built = build(make_settings(tmp_path, database_url=db_url), lambda: transport)
+    built = build(make_settings(tmp_path, database_url=db_url), lambda: transport,
+                  sleep=_no_sleep)
     schema.upgrade(built.engine)
     if built.engine.dialect.name == "postgresql":
         _truncate(built)
@@ -134,7 +140,7 @@ def app(db_url: str, tmp_path: Path, transport: MemoryTransport) -> Iterator[App
 @pytest.fixture
 def sqlite_app(tmp_path: Path, transport: MemoryTransport) -> Iterator[App]:
     """A migrated app on SQLite only, for tests that are not about storage."""
-    built = build(make_settings(tmp_path), lambda: transport)
+    built = build(make_settings(tmp_path), lambda: transport, sleep=_no_sleep)
     schema.upgrade(built.engine)
     yield built
     built.engine.dispose()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
-from digest.db import transaction
-from digest.models import Cadence, Feed, Post, Subscriber, SubscriberStatus
-from digest.wiring import App
+from digest.runtime import App
+from digest.store.models import Cadence, Feed, Post, Subscriber, SubscriberStatus
+from digest.store.sessions import transaction
 
 
 def add_post(app: App, title: str = "Russia-West Negotiations Start",

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.config import Settings
-from digest.feedparse import parse_feed
-from digest.links import list_unsubscribe_headers
-from digest.message import Recipient
-from digest.render import FeedSection, PostView
-from digest.summaries import summarize
+from digest.feeds.parse import parse_feed
+from digest.feeds.summaries import summarize
+from digest.mail.links import list_unsubscribe_headers
+from digest.mail.message import Recipient
+from digest.mail.render import FeedSection, PostView
 from tests.conftest import make_settings
 
 # About 40 characters of https base URL, as in production.

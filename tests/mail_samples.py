@@ -8,12 +8,12 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
-from digest.compose import outgoing_mail
 from digest.config import Settings
-from digest.links import recipient_for
-from digest.render import FeedSection, PostView, RenderedEdition
+from digest.mail.compose import outgoing_mail
+from digest.mail.links import recipient_for
+from digest.mail.render import FeedSection, PostView, RenderedEdition
+from digest.mail.transports.outbox import OutboxTransport
 from digest.tokens import Tokens
-from digest.transports.outbox import OutboxTransport
 
 LEAD_TITLE = "Russia-West Negotiations Start"
 LEAD_LINK = "https://diplomaticopinion.com/2022/01/10/russia-west-negotiations-start/"

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from digest.ratelimit import RateLimiter
+from digest.bootstrap import build
+from digest.readers.ratelimit import RateLimiter
+from digest.runtime import App
 from digest.tokens import derived_key
-from digest.web import archive, delivery, readers, subscribers_admin, websub
+from digest.web import admin, admin_readers, archive, pages, preferences, readers, websub
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
 from digest.web.security import HostCheck, SecurityHeaders, allowed_hosts
-from digest.wiring import App, build
 
 __all__ = ["create_app"]
 
@@ -75,8 +76,8 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for module in (readers, subscribers_admin, archive, websub, delivery):
+    for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
     # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.
-    api.add_exception_handler(StarletteHTTPException, readers.http_error)
+    api.add_exception_handler(StarletteHTTPException, pages.http_error)
     return api

@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import TEMPLATES_DIR, Settings
-from digest.links import archive_url, generic_substitutions, signup_url
-from digest.message import personalize
-from digest.models import Edition, EditionStatus, Feed, Post
-from digest.reader_mail import blog_url
-from digest.render import MAX_POSTS, render_digest, sections_for
+from digest.mail.links import archive_url, generic_substitutions, signup_url
+from digest.mail.message import personalize
+from digest.mail.render import MAX_POSTS, render_digest, sections_for
+from digest.readers.mails import blog_url
+from digest.store.models import Edition, EditionStatus, Feed, Post
 from digest.web.deps import get_app
-from digest.web.readers import error_page
+from digest.web.pages import error_page
 
 __all__ = ["router"]
 

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from digest.config import Settings
-from digest.wiring import App
+from digest.runtime import App
 
 # Declared as a security scheme so /openapi.json tells clients how to authenticate.
 _bearer = HTTPBearer(auto_error=False, description="DIGEST_ADMIN_TOKEN")

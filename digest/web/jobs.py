@@ -10,7 +10,7 @@ and hands the sign-up over; recording it and mailing the confirmation happen els
 - ``DIGEST_DISPATCH=celery``: a Celery task on the workers (``CeleryJobs``); the request only
   puts a message on the broker.
 
-Either way the work is ``signup.record`` and ``subscribers.send_welcome``.
+Either way the work is ``signup.record`` and ``optin.send_welcome``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from starlette.background import BackgroundTasks
 
-from digest import subscribers
 from digest.errors import RateLimitedError
-from digest.signup import SignupJob, record
-from digest.wiring import App
+from digest.readers import optin
+from digest.readers.signup import SignupJob, record
+from digest.runtime import App
 
 __all__ = ["CeleryJobs", "InlineJobs", "ReaderJobs", "SendTask"]
 
@@ -79,7 +79,7 @@ class InlineJobs:
 
     def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None:
         self._reserve()
-        after.add_task(self._run, subscribers.send_welcome, self.app, subscriber_id)
+        after.add_task(self._run, optin.send_welcome, self.app, subscriber_id)
 
     def close(self) -> None:
         """Finish the queued jobs (a graceful stop still sends the confirmations)."""

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from digest import websub
+from digest.feeds import websub
+from digest.runtime import App
 from digest.web.deps import get_app
-from digest.wiring import App
 
 router = APIRouter(tags=["websub"])
 

@@ -22,14 +22,14 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from digest import schema
-from digest.models import Cadence, Edition, EditionStatus, Subscriber
-from digest.ratelimit import Limit, RateLimiter
-from digest.render import render_digest
-from digest.subscribers import email_hash
+from digest.bootstrap import build
+from digest.mail.render import render_digest
+from digest.readers.addresses import email_hash
+from digest.readers.ratelimit import Limit, RateLimiter
+from digest.store import migrate as schema
+from digest.store.models import Cadence, Edition, EditionStatus, Subscriber
 from digest.tokens import Purpose
 from digest.web.app import create_app
-from digest.wiring import build
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
 from tests.mail_samples import sample_sections
 

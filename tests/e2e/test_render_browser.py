@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from digest.render import FeedSection, PostView, render_digest
-from digest.render_mail import render_confirmation, render_welcome
+from digest.mail.notices import render_confirmation, render_welcome
+from digest.mail.render import FeedSection, PostView, render_digest
 from tests.conftest import REPO, make_settings, unavailable
 from tests.mail_samples import sample_posts
 

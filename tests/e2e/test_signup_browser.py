@@ -20,12 +20,12 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from digest import schema
-from digest.models import Subscriber, SubscriberStatus
-from digest.ratelimit import RateLimiter
-from digest.subscribers import email_hash
+from digest.bootstrap import build
+from digest.readers.addresses import email_hash
+from digest.readers.ratelimit import RateLimiter
+from digest.store import migrate as schema
+from digest.store.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
-from digest.wiring import build
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
 
 pytestmark = pytest.mark.browser

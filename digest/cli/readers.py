@@ -1,0 +1,98 @@
+"""`digest subscribers ...`: the operator's list of readers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from digest.cli.common import errors_to_exit, open_app, out
+from digest.store.models import SubscriberStatus
+
+subscribers_cli = typer.Typer(help="Manage readers: add, list, remove, import, export.",
+                              no_args_is_help=True)
+
+
+@subscribers_cli.command("add")
+@errors_to_exit
+def subscribers_add(
+    emails: Annotated[list[str], typer.Argument(help="One or more addresses.")],
+    name: Annotated[str | None, typer.Option(help="Display name (one address only).")] = None,
+) -> None:
+    """Add readers; addresses added by the operator are active at once."""
+    from digest.readers.roster import add
+
+    if name is not None and len(emails) > 1:
+        raise typer.BadParameter("--name goes with one address only; add the others "
+                                 "separately", param_hint="--name")
+    app = open_app()
+    for email in emails:
+        sub = add(app, email, name=name)
+        out.print(f"active: {sub.email}", highlight=False)
+
+
+@subscribers_cli.command("list")
+@errors_to_exit
+def subscribers_list(
+    status: Annotated[SubscriberStatus | None, typer.Option(help="Only readers with this "
+                                                            "status.")] = None,
+) -> None:
+    """List readers with their status, cadence and sign-up date."""
+    from digest.readers.roster import list_subscribers
+
+    table = Table("email", "status", "cadence", "since")
+    count = 0
+    for sub in list_subscribers(open_app(), status=status):
+        table.add_row(sub.email or "(deleted)", str(sub.status), str(sub.cadence),
+                      f"{sub.created_at:%Y-%m-%d}")
+        count += 1
+    out.print(table)
+    out.print(f"{count} readers")
+
+
+@subscribers_cli.command("remove")
+@errors_to_exit
+def subscribers_remove(
+    emails: Annotated[list[str], typer.Argument(help="One or more addresses.")],
+) -> None:
+    """Unsubscribe readers at once (they would need to confirm again to come back)."""
+    from digest.readers.roster import remove
+
+    app = open_app()
+    for email in emails:
+        removed = remove(app, email)
+        out.print(f"{'removed' if removed else 'not found'}: {email}", highlight=False)
+
+
+@subscribers_cli.command("import")
+@errors_to_exit
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV: a Jetpack/WordPress.com or Mailchimp "
+                                         "export, or a plain email column.", exists=True,
+                                         dir_okay=False)],
+) -> None:
+    """Import readers from CSV; never duplicates, reports what was skipped and why."""
+    from digest.readers.csvio import import_csv
+
+    report = import_csv(open_app(), file)
+    out.print(report.describe(), highlight=False)
+
+
+@subscribers_cli.command("export")
+@errors_to_exit
+def subscribers_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the CSV ('-' for stdout).")],
+) -> None:
+    """Export every reader with every field as CSV."""
+    from digest.readers.csvio import export_csv
+
+    app = open_app()
+    if str(file) == "-":
+        count = export_csv(app, sys.stdout)
+    else:
+        with file.open("w", encoding="utf-8", newline="") as fh:
+            count = export_csv(app, fh)
+        out.print(f"{count} readers written to {file}")

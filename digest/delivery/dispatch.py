@@ -1,0 +1,41 @@
+"""Where queued batches go: the Celery workers, reached through the broker by task name.
+
+This is the port ``send_digest(queue=True)`` and ``reconcile`` hand batch ids to. It never
+imports the Celery shell (``digest.tasks``): the message names the task, and whichever
+worker serves the broker runs it. The broker is the one in the settings the App was built
+from, so a send queued from the web app or the CLI goes where their settings say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["SEND_BATCH_TASK", "CeleryDispatch"]
+
+SEND_BATCH_TASK = "digest.tasks.send_batch_task"
+SendTask = Callable[..., Any]  # Celery.send_task(name, args=[...])
+
+
+class CeleryDispatch:
+    """One ``send_batch_task`` message per ledger batch; call only after the ledger commit."""
+
+    def __init__(self, broker_url: str | None = None, send_task: SendTask | None = None) -> None:
+        if broker_url is None and send_task is None:
+            raise ValueError("give a broker URL or a send_task")
+        self._broker_url = broker_url
+        self._send_task = send_task
+
+    def _sender(self) -> SendTask:
+        if self._send_task is None:
+            from celery import Celery
+
+            client = Celery("digest-dispatch", broker=self._broker_url, set_as_current=False)
+            client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
+            self._send_task = client.send_task
+        return self._send_task
+
+    def __call__(self, batch_ids: Sequence[str]) -> None:
+        send = self._sender()
+        for batch_id in batch_ids:
+            send(SEND_BATCH_TASK, args=[batch_id])

@@ -1,0 +1,237 @@
+"""Editions: which posts the next digest holds, and claiming it once per cadence and period.
+
+An edition is claimed by inserting a row under ``Edition.key`` (e.g. ``weekly:2026-11-23``),
+which is unique: a beat that fires twice, two beats, or an operator who clicks twice all
+collide on the same key and get ``AlreadySentError``. ``--force`` claims a distinct key. The
+claim, the rendering and the caller's fan-out plan happen in one transaction, so an edition
+never exists without its ledger. No new posts means an EMPTY edition with the reason and no
+email; an EMPTY claim does not block a real one later in the same period.
+
+Which posts are new is decided by id, not by time alone: a post is new for a cadence unless
+an edition of that cadence that was sent (or is being sent) already holds it. Time only bounds
+the search (``LOOKBACK`` before the last edition), so a post that a running poll stamped just
+before a claim but committed just after it, or the posts of an edition that FAILED for
+everyone, go in the next edition instead of being lost. The instant cadence keys each edition
+by the one before it, so two beats racing a poll cannot both claim overlapping posts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest.config import Settings
+from digest.errors import AlreadySentError
+from digest.mail.links import archive_url
+from digest.mail.render import RenderedEdition, render_digest, sections_for
+from digest.runtime import App
+from digest.schedule import Period, period_for
+from digest.store.bounded import clip
+from digest.store.models import Cadence, Edition, EditionStatus, Feed, Post
+from digest.store.sessions import transaction
+
+log = logging.getLogger(__name__)
+
+# Editions whose posts count as already announced to that cadence's readers.
+_CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
+# How far before the last edition a post may have been stamped and still be new (a slow poll
+# transaction, a retried failed edition, clock skew between hosts).
+LOOKBACK = timedelta(days=31)
+_SUBJECT_MAX = 998  # Edition.subject, and the longest line RFC 5322 allows
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the next edition of a cadence would hold."""
+
+    period: Period
+    posts: list[Post]
+    since: datetime | None
+
+    @property
+    def reason(self) -> str:
+        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
+        return f"no new posts{since}"
+
+
+def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edition | None:
+    """The newest edition that was sent (or is being sent), optionally of one cadence."""
+    query = select(Edition).where(Edition.status.in_(_CLAIMED))
+    if cadence is not None:
+        query = query.where(Edition.cadence == cadence)
+    return session.scalars(query.order_by(Edition.created_at.desc(), Edition.id.desc())
+                           .limit(1)).first()
+
+
+def new_posts(session: Session, cadence: Cadence, *, now: datetime,
+              first_window: timedelta) -> tuple[list[Post], datetime | None]:
+    """Posts to announce: in no sent edition of ``cadence``, first seen since shortly before
+    the last one. The first edition of a cadence (readers who just chose daily, say) holds
+    only posts first seen within ``first_window``, not the blog's whole history."""
+    previous = latest_sent_edition(session, cadence)
+    since = previous.created_at if previous else None
+    query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
+    excluded: set[int] = set()
+    if since is None:
+        query = query.where(Post.first_seen_at > now - first_window)
+    else:
+        floor = since - LOOKBACK
+        query = query.where(Post.first_seen_at > floor)
+        announced = session.scalars(
+            select(Edition.post_ids).where(Edition.cadence == cadence,
+                                           Edition.status.in_(_CLAIMED),
+                                           Edition.created_at >= floor - LOOKBACK)
+        )
+        for ids in announced:
+            excluded.update(ids or [])
+    posts = [p for p in session.scalars(query.order_by(Post.first_seen_at, Post.id))
+             if p.id not in excluded]
+    return posts, since
+
+
+def _instant_predecessor(session: Session) -> int:
+    """The id of the latest instant edition, sent or failed (0 before the first)."""
+    latest = session.scalar(
+        select(Edition.id).where(Edition.cadence == Cadence.INSTANT,
+                                 Edition.status != EditionStatus.EMPTY)
+        .order_by(Edition.created_at.desc(), Edition.id.desc()).limit(1))
+    return int(latest or 0)
+
+
+def draft(session: Session, settings: Settings, cadence: Cadence,
+          now: datetime | None = None) -> Draft:
+    """The next edition of ``cadence``: its period and posts (nothing is written)."""
+    now = now or datetime.now(UTC)
+    window = timedelta(days=settings.first_poll_window_days)
+    posts, since = new_posts(session, cadence, now=now, first_window=window)
+    after = _instant_predecessor(session) if cadence is Cadence.INSTANT else 0
+    period = period_for(cadence, settings.schedule, settings.tz, now, after)
+    return Draft(period, posts, since)
+
+
+def render_posts(session: Session, settings: Settings, posts: Sequence[Post],
+                 edition_id: int | None = None) -> RenderedEdition:
+    """Render ``posts`` once (placeholders left for each reader's links).
+
+    The date line spans the posts' own publication dates, not the schedule's period: a digest
+    sent by hand mid-week holds everything since the last one, which no period label fits.
+    """
+    feeds = list(session.scalars(select(Feed).order_by(Feed.id)))
+    return render_digest(
+        settings,
+        sections_for(list(posts), feeds),
+        archive_url=archive_url(settings, edition_id) if edition_id else None,
+    )
+
+
+def preview(app: App, cadence: Cadence = Cadence.WEEKLY,
+            now: datetime | None = None) -> RenderedEdition | None:
+    """The next digest as it would be sent now, or None when there is nothing new."""
+    with app.sessions() as session:
+        upcoming = draft(session, app.settings, cadence, now)
+        if not upcoming.posts:
+            return None
+        return render_posts(session, app.settings, upcoming.posts)
+
+
+def _forced_posts(session: Session, key: str) -> list[Post] | None:
+    """For ``--force``: the posts of this period's earlier edition, to send them again."""
+    earlier = session.scalars(select(Edition).where(Edition.key == key)).first()
+    if earlier is None or not earlier.post_ids:
+        return None
+    ids = list(earlier.post_ids)
+    return list(session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)))
+
+
+def _claim(
+    session: Session,
+    settings: Settings,
+    cadence: Cadence,
+    force: bool,
+    now: datetime,
+    plan: Callable[[Session, Edition], None] | None,
+    attempted: list[str],
+) -> Edition | None:
+    upcoming = draft(session, settings, cadence, now)
+    period, posts = upcoming.period, upcoming.posts
+    if cadence is Cadence.INSTANT and not posts:
+        return None  # nothing new: the instant cadence has no period to mark
+    key = period.key
+    if force:
+        posts = _forced_posts(session, key) or posts
+        key = f"{key}:forced:{now:%Y%m%dT%H%M%S%f}"
+    attempted.append(key)
+    existing = session.scalars(select(Edition).where(Edition.key == key)).first()
+    if existing is not None:
+        if existing.status is not EditionStatus.EMPTY:
+            raise AlreadySentError(key, existing.id)
+        if not posts:
+            return existing  # still nothing new; the earlier EMPTY record stands
+        existing.key = f"{key}~{existing.id}"  # an empty claim does not block a real one
+        session.flush()
+    edition = Edition(
+        key=key, cadence=cadence, period_start=period.start, period_end=period.end,
+        status=EditionStatus.SENDING if posts else EditionStatus.EMPTY,
+        reason=None if posts else upcoming.reason, post_ids=[p.id for p in posts],
+        forced=force, created_at=now, finished_at=None if posts else now,
+    )
+    session.add(edition)
+    session.flush()  # the unique key is checked here
+    if posts:
+        rendered = render_posts(session, settings, posts, edition.id)
+        # A post title may be longer than a subject line can be (RFC 5322: 998 characters).
+        edition.subject = clip(rendered.subject, _SUBJECT_MAX)
+        edition.html, edition.text = rendered.html, rendered.text
+        if plan is not None:
+            plan(session, edition)
+    return edition
+
+
+def _claim_fields(edition: Edition | None) -> dict[str, Any] | None:
+    """What the claim log line says about ``edition``."""
+    if edition is None:
+        return None
+    return {"edition_id": edition.id, "key": edition.key, "cadence": str(edition.cadence),
+            "status": str(edition.status), "posts": len(edition.post_ids or []),
+            "recipients": edition.recipient_count}
+
+
+def claim_edition(
+    app: App,
+    cadence: Cadence = Cadence.WEEKLY,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    plan: Callable[[Session, Edition], None] | None = None,
+) -> Edition | None:
+    """Claim this period's edition (SENDING, or EMPTY with a reason); raises AlreadySentError.
+
+    ``plan`` runs inside the claiming transaction (the fan-out ledger). Returns None only for
+    the instant cadence when there is nothing new.
+    """
+    now = now or datetime.now(UTC)
+    attempted: list[str] = []
+    try:
+        with transaction(app.sessions) as session:
+            edition = _claim(session, app.settings, cadence, force, now, plan, attempted)
+            fields = _claim_fields(edition)  # read while the row is loaded
+        if fields is not None:
+            log.info("edition %(edition_id)s claimed as %(key)s: %(status)s, %(posts)d posts, "
+                     "%(recipients)s readers", fields, extra=fields)
+        return edition
+    except IntegrityError as exc:
+        # Another process claimed the same key between our check and our insert.
+        if not attempted:
+            raise
+        with app.sessions() as session:
+            other = session.scalars(select(Edition).where(Edition.key == attempted[-1])).first()
+        if other is None:
+            raise
+        raise AlreadySentError(attempted[-1], other.id) from exc

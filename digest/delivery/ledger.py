@@ -1,0 +1,123 @@
+"""The ledger: a snapshot of recipients split into batches, each sent exactly once.
+
+The ledger (``models.Batch``) is the record of what was sent. A batch covers the eligible
+readers with ``after_id < id <= upto_id`` and ``id <= edition.max_subscriber_id``; its id is
+``"<edition>-<seq>"``. Sending a batch first claims it with one conditional UPDATE (pending,
+or sending but stale, becomes sending), so a duplicated Celery message, a redelivery after a
+worker died, or a reconcile pass can never send it twice while it is live. The outcome is
+recorded after the provider answers: sent (with any readers refused one by one); pending
+again with the error (transient, retried with backoff); or failed with the provider's text
+(permanent, or out of attempts). ``after_id`` is also a resume cursor: it moves past readers
+already handed over, so a batch that grew past one request, or an SMTP session that dropped
+mid-batch, resumes on retry instead of mailing anyone twice.
+
+``reconcile`` re-drives batches left pending or stuck in sending past ``batch_stale_seconds``
+(a killed worker, a flushed Redis) and closes editions whose batches are all done.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.delivery.plan import eligible
+from digest.errors import EditionError
+from digest.runtime import App
+from digest.store.models import (
+    Batch,
+    BatchStatus,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    utcnow,
+)
+from digest.store.sessions import transaction
+
+
+def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
+    stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
+    with transaction(app.sessions) as session:
+        result = session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, or_(
+                Batch.status == BatchStatus.PENDING,
+                and_(Batch.status == BatchStatus.SENDING, Batch.claimed_at < stale_before),
+            ))
+            .values(status=BatchStatus.SENDING, claimed_at=now, attempts=Batch.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
+    with app.sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise EditionError(f"no batch {batch_id!r} in the ledger")
+        edition = batch.edition
+        rows = session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key)
+            .where(*eligible(edition.cadence, edition.max_subscriber_id),
+                   Subscriber.id > batch.after_id, Subscriber.id <= batch.upto_id)
+            .order_by(Subscriber.id)
+        ).all()
+        session.expunge_all()
+        return batch, edition, list(rows)
+
+
+def record_outcome(app: App, batch_id: str, claimed_at: datetime, **values: Any) -> None:
+    with transaction(app.sessions) as session:
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.status == BatchStatus.SENDING,
+                   Batch.claimed_at == claimed_at)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        edition_id = session.scalar(select(Batch.edition_id).where(Batch.id == batch_id))
+        if edition_id is not None and values.get("status") != BatchStatus.PENDING:
+            finish_edition(session, int(edition_id))
+
+
+def batch_counts(session: Session, edition_id: int) -> dict[BatchStatus, int]:
+    """How many of an edition's ledger batches are in each status."""
+    return {BatchStatus(status): int(n) for status, n in session.execute(
+        select(Batch.status, func.count()).where(Batch.edition_id == edition_id)
+        .group_by(Batch.status))}
+
+
+def finish_edition(session: Session, edition_id: int, now: datetime | None = None) -> bool:
+    """Close a sending edition once none of its batches is pending or sending."""
+    counts = batch_counts(session, edition_id)
+    if counts.get(BatchStatus.PENDING) or counts.get(BatchStatus.SENDING):
+        return False
+    failed, total = counts.get(BatchStatus.FAILED, 0), sum(counts.values())
+    status = EditionStatus.FAILED if total and failed == total else EditionStatus.SENT
+    reason = f"{failed} of {total} batches failed" if failed else None
+    result = session.execute(
+        update(Edition).where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING)
+        .values(status=status, reason=reason, finished_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def advance(app: App, batch_id: str, claimed_at: datetime, after_id: int) -> None:
+    """Move the batch's start past readers already handed over, so a retry skips them."""
+    with transaction(app.sessions) as session:
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.status == BatchStatus.SENDING,
+                   Batch.claimed_at == claimed_at, Batch.after_id < after_id)
+            .values(after_id=after_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def edition_of(batch_id: str) -> int | None:
+    """The edition a ledger batch id (``<edition>-<seq>``) belongs to."""
+    head = batch_id.partition("-")[0]
+    return int(head) if head.isdigit() else None

@@ -1,0 +1,98 @@
+"""Who gets an edition: the eligible readers, snapshot into ledger batches of a fixed size."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy.orm import Session
+
+from digest.config import Settings
+from digest.mail.transports.base import Transport
+from digest.store.models import (
+    Batch,
+    BatchStatus,
+    Cadence,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+)
+
+NO_READERS = "no confirmed readers for this cadence yet; the posts wait for the next digest"
+
+
+def eligible(cadence: Cadence, max_id: int | None = None) -> list[ColumnElement[bool]]:
+    """Who receives an edition of ``cadence``: active, not paused, that cadence (snapshot)."""
+    conditions = [
+        Subscriber.status == SubscriberStatus.ACTIVE,
+        Subscriber.cadence == cadence,
+        Subscriber.paused.is_(False),
+    ]
+    if max_id is not None:
+        conditions.append(Subscriber.id <= max_id)
+    return conditions
+
+
+def count_recipients(session: Session, cadence: Cadence) -> int:
+    """How many readers an edition of ``cadence`` would go to now."""
+    return int(session.scalar(select(func.count(Subscriber.id)).where(*eligible(cadence))) or 0)
+
+
+def batch_ranges(session: Session, cadence: Cadence, max_id: int,
+                 size: int) -> list[tuple[int, int, int]]:
+    """``(after_id, upto_id, count)`` per batch of ``size`` eligible readers, by id order.
+
+    One pass of ``row_number()`` finds every ``size``-th id; only the boundaries come back,
+    never the readers themselves.
+    """
+    conditions = eligible(cadence, max_id)
+    ranked = (
+        select(Subscriber.id.label("id"),
+               func.row_number().over(order_by=Subscriber.id).label("rn"))
+        .where(*conditions)
+        .subquery()
+    )
+    bounds = [int(i) for i in session.scalars(
+        select(ranked.c.id).where(ranked.c.rn % size == 0).order_by(ranked.c.id)
+    )]
+    total, last = session.execute(
+        select(func.count(Subscriber.id), func.max(Subscriber.id)).where(*conditions)
+    ).one()
+    if total and (not bounds or bounds[-1] != last):
+        bounds.append(int(last))
+    ranges, after = [], 0
+    for i, upto in enumerate(bounds):
+        count = size if (i + 1) * size <= total else int(total) - i * size
+        ranges.append((after, upto, count))
+        after = upto
+    return ranges
+
+
+def plan_batches(session: Session, edition: Edition, batch_size: int) -> list[str]:
+    """Snapshot the recipients of ``edition`` and write its ledger rows in bulk."""
+    max_id = session.scalar(select(func.max(Subscriber.id))) or 0
+    ranges = batch_ranges(session, edition.cadence, int(max_id), batch_size)
+    rows = [
+        {"id": f"{edition.id}-{seq}", "edition_id": edition.id, "seq": seq,
+         "after_id": after, "upto_id": upto, "size": count, "status": BatchStatus.PENDING,
+         "attempts": 0}
+        for seq, (after, upto, count) in enumerate(ranges, start=1)
+    ]
+    if rows:
+        session.execute(insert(Batch), rows)
+    edition.max_subscriber_id = int(max_id)
+    edition.batch_count = len(rows)
+    edition.recipient_count = sum(r[2] for r in ranges)
+    if not rows:
+        # Like "no new posts": nothing is sent, the posts stay new for the next digest, and
+        # the EMPTY claim does not block a real send once readers have confirmed.
+        edition.status = EditionStatus.EMPTY
+        edition.reason = NO_READERS
+        edition.finished_at = datetime.now(UTC)
+    return [str(r["id"]) for r in rows]
+
+
+def batch_size_for(settings: Settings, transport: Transport) -> int:
+    """Readers per ledger batch: the setting, capped by what one request may carry."""
+    return max(1, min(settings.batch_size, transport.max_batch))

@@ -1,0 +1,110 @@
+"""What the operator sees in `digest stats` and `GET /admin/stats`: counts and last digests."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from digest.delivery.ledger import batch_counts
+from digest.runtime import App
+from digest.store.models import Batch, BatchStatus, Edition, Feed, FeedStatus, Subscriber
+
+
+@dataclass(frozen=True)
+class EditionStats:
+    """One edition with its ledger: batches sent, failed and pending, and why."""
+
+    id: int
+    key: str
+    status: str
+    reason: str | None
+    created_at: datetime
+    recipients: int
+    batches: int
+    sent: int
+    failed: int
+    pending: int
+    errors: list[str]
+    delivered: int
+    opens: int
+    clicks: int
+
+
+@dataclass(frozen=True)
+class FeedFailure:
+    """A feed that is failing or gone, with its last error."""
+
+    url: str
+    status: str
+    failures: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """Reader counts per status, the last editions and the failing feeds."""
+
+    subscribers: dict[str, int]
+    editions: list[EditionStats]
+    feed_failures: list[FeedFailure]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """A plain-text report for the terminal."""
+        readers = ", ".join(f"{k} {v}" for k, v in sorted(self.subscribers.items())) or "none"
+        lines = [f"readers: {readers}", "last digests:"]
+        if not self.editions:
+            lines.append("  none yet")
+        for e in self.editions:
+            line = (f"  #{e.id} {e.key} {e.status}: {e.recipients} readers, {e.batches} batches"
+                    f" ({e.sent} sent, {e.failed} failed, {e.pending} pending)")
+            if e.delivered or e.opens or e.clicks:
+                line += f"; {e.delivered} delivered, {e.opens} opens, {e.clicks} clicks"
+            lines.append(line)
+            if e.reason:
+                lines.append(f"    {e.reason}")
+            lines.extend(f"    error: {err}" for err in e.errors)
+        if self.feed_failures:
+            lines.append("feed failures:")
+            lines.extend(f"  {f.url} {f.status} x{f.failures}: {f.last_error}"
+                         for f in self.feed_failures)
+        return "\n".join(lines)
+
+
+def stats(app: App, limit: int = 10) -> StatsReport:
+    """Counts, the last ``limit`` editions with their batches, and failing feeds."""
+    with app.sessions() as session:
+        subscribers = {
+            str(status): int(n)
+            for status, n in session.execute(
+                select(Subscriber.status, func.count()).group_by(Subscriber.status))
+        }
+        editions = []
+        for e in session.scalars(select(Edition).order_by(Edition.id.desc()).limit(limit)):
+            counts = batch_counts(session, e.id)
+            errors = list(session.scalars(
+                select(Batch.error).where(Batch.edition_id == e.id, Batch.error.is_not(None))
+                .distinct().limit(3)))
+            editions.append(EditionStats(
+                id=e.id, key=e.key, status=e.status.value, reason=e.reason,
+                created_at=e.created_at, recipients=e.recipient_count, batches=e.batch_count,
+                sent=counts.get(BatchStatus.SENT, 0), failed=counts.get(BatchStatus.FAILED, 0),
+                pending=counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.SENDING, 0),
+                errors=[str(x) for x in errors], delivered=e.delivered, opens=e.opens,
+                clicks=e.clicks,
+            ))
+        failures = [
+            FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)
+            for f in session.scalars(
+                select(Feed).where(or_(Feed.status != FeedStatus.ACTIVE,
+                                       Feed.consecutive_failures > 0))
+                .order_by(Feed.status == FeedStatus.ACTIVE, Feed.id))
+        ]
+    return StatsReport(subscribers, editions, failures)

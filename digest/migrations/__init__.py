@@ -1,1 +1,0 @@
-"""Alembic migrations; `digest init` applies them (see digest.schema)."""

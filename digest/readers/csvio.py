@@ -1,0 +1,260 @@
+"""Import and export the operator's list as CSV (column reading is in ``csvcolumns``).
+
+Import reads what bloggers actually have: a WordPress.com/Jetpack subscriber export, a
+Mailchimp audience export ("Email Address", "First Name", "Last Name"), any CSV with an
+``email`` column, or a bare one-column list without a header. It never creates a duplicate:
+an address already in the file or in the database (whatever its status, including the hash a
+deleted reader left behind) is skipped and reported with its line number and the reason.
+Imported readers are active at once (it is the operator's own list) with the consent source
+``import:<file name>``. Rows are written in bulk, a few thousand per statement.
+
+The reader's consent record is carried over when the file has it (headers are matched
+case-insensitively):
+
+- ``consent_at``: the opt-in time -- Mailchimp ``OPTIN_TIME``; a Jetpack/WordPress.com
+  subscription date (``date_subscribed``, ``date subscribed``, ``subscribed``,
+  ``subscribed on``, ``subscribed_on``, ``subscribed at``, ``subscribed_at``,
+  ``subscription date``, ``subscription_date``, ``subscribe date``); or ``consent_at`` of
+  our own export -- else Mailchimp ``CONFIRM_TIME``, else the import time.
+- ``consent_ip``: Mailchimp ``OPTIN_IP`` (or our ``consent_ip``), else ``CONFIRM_IP``. A value
+  that is not an IP address is dropped.
+- ``confirmed_at``: Mailchimp ``CONFIRM_TIME`` (or our ``confirmed_at``), else the import time.
+
+Dates are read as ISO 8601 (``2021-03-04 10:11:12``, ``2021-03-04``, ``2021-03-04T10:11:12Z``,
+with or without an offset), ``2021/03/04 10:11:12``, ``2021/03/04``, ``March 4, 2021``,
+``Mar 4, 2021`` or ``4 March 2021``; a date without an offset is UTC. A date that cannot be
+read, or that lies after the import, falls back to the import time; it is not an error.
+
+The first row is a header if it names an email column. A first row whose first cell holds an
+``@`` is data: a bare list of addresses without a header. Any other first row is a header
+without an email column, and the whole file is refused (``SubscriberError``) before anything
+is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import insert, select
+
+from digest.errors import InvalidEmailError, SubscriberError
+from digest.readers import lifecycle
+from digest.readers.addresses import email_hash, legacy_email_hash, normalise
+from digest.readers.csvcolumns import (
+    FORMULA_STARTS,
+    Columns,
+    cell_at,
+    find_columns,
+    read_date,
+    read_ip,
+    row_name,
+)
+from digest.runtime import App
+from digest.store.models import Subscriber, SubscriberStatus, utcnow
+from digest.store.sessions import transaction
+
+_CHUNK = 2000
+
+
+# Rows a source list marks as not (or no longer) subscribed are never imported as active.
+_NOT_SUBSCRIBED = {"unsubscribed", "cleaned", "bounced", "complained", "spam", "blocked",
+                   "deleted", "pending", "unconfirmed", "archived", "not subscribed",
+                   "not confirmed", "not sending"}
+
+
+EXPORT_FIELDS = ("id", "email", "email_hash", "name", "status", "cadence", "paused",
+                 "created_at", "confirmed_at", "unsubscribed_at", "confirmation_sent_at",
+                 "consent_at", "consent_ip", "consent_source", "suppressed_reason")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One row that was not imported: its line number in the file and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: how many were added and every row skipped, with the reason."""
+
+    source: str
+    rows: int = 0
+    imported: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def describe(self, limit: int = 50) -> str:
+        """A human summary: counts, then the first ``limit`` skipped rows."""
+        lines = [f"{self.source}: {self.rows} rows read, {self.imported} imported, "
+                 f"{len(self.skipped)} skipped"]
+        for item in self.skipped[:limit]:
+            lines.append(f"  line {item.line}: {item.value!r}: {item.reason}")
+        if len(self.skipped) > limit:
+            lines.append(f"  ... and {len(self.skipped) - limit} more")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the admin endpoint."""
+        return {
+            "source": self.source, "rows": self.rows, "imported": self.imported,
+            "skipped": [{"line": s.line, "value": s.value, "reason": s.reason}
+                        for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    line: int
+    address: str
+    name: str | None
+    consent_at: datetime
+    consent_ip: str | None
+    confirmed_at: datetime
+
+
+def _candidate(line: int, address: str, row: list[str], cols: Columns,
+               now: datetime) -> _Candidate:
+    confirmed = read_date(cell_at(row, cols.confirm), now)
+    consent = read_date(cell_at(row, cols.optin), now) or confirmed or now
+    ip = read_ip(cell_at(row, cols.optin_ip)) or read_ip(cell_at(row, cols.confirm_ip))
+    return _Candidate(line, address, row_name(row, cols), consent, ip, confirmed or now)
+
+
+def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) for each non-blank record; line numbers are the file's own."""
+    reader = csv.reader(stream)
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            yield reader.line_num, row
+
+
+def _known_hashes(app: App, candidates: dict[str, _Candidate]) -> dict[str, SubscriberStatus]:
+    """The status of each candidate (by keyed hash) already on file, under either hash form."""
+    forms = {}  # stored form -> keyed hash
+    for keyed, item in candidates.items():
+        forms[keyed] = keyed
+        forms[legacy_email_hash(item.address)] = keyed
+    stored = list(forms)
+    found: dict[str, SubscriberStatus] = {}
+    with app.sessions() as session:
+        for start in range(0, len(stored), 500):
+            part = stored[start:start + 500]
+            query = select(Subscriber.email_hash, Subscriber.status).where(
+                Subscriber.email_hash.in_(part))
+            found.update({forms[h]: s for h, s in session.execute(query)})
+    return found
+
+
+def _open(path_or_stream: str | Path | IO[str]) -> tuple[str, IO[str], bool]:
+    if isinstance(path_or_stream, str | Path):
+        path = Path(path_or_stream)
+        return path.name, path.open(encoding="utf-8-sig", newline=""), True
+    return getattr(path_or_stream, "name", None) or "upload.csv", path_or_stream, False
+
+
+def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | None = None,
+               now: datetime | None = None) -> ImportReport:
+    """Import readers from CSV as active; never duplicates; reports skipped rows and why."""
+    now = now or utcnow()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    label, stream, owned = _open(path_or_stream)
+    label = Path(name or label).name
+    report = ImportReport(source=label)
+    candidates: dict[str, _Candidate] = {}  # by email hash
+    try:
+        rows = _rows(stream)
+        cols: Columns | None = None
+        for line, row in rows:
+            if cols is None:
+                header = find_columns(row, label)
+                cols = header or Columns(0)
+                if header is not None:
+                    continue
+            report.rows += 1
+            raw = cell_at(row, cols.email)
+            if not raw:
+                report.skipped.append(Skipped(line, raw, "no email address in this row"))
+                continue
+            state = cell_at(row, cols.status).lower()
+            if state in _NOT_SUBSCRIBED:
+                report.skipped.append(Skipped(line, raw, f"marked {state!r} in the file"))
+                continue
+            try:
+                address = normalise(raw, app.settings.blocked_domains)
+            except InvalidEmailError as exc:
+                report.skipped.append(Skipped(line, raw, str(exc)))
+                continue
+            digest = email_hash(address, app.address_key)
+            if digest in candidates:
+                first = candidates[digest].line
+                report.skipped.append(Skipped(line, raw, f"duplicate of line {first}"))
+                continue
+            candidates[digest] = _candidate(line, address, row, cols, now)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise SubscriberError(f"{label}: not a readable CSV file: {exc}") from exc
+    finally:
+        if owned:
+            stream.close()
+    known = _known_hashes(app, candidates)
+    fresh = []
+    for digest, item in candidates.items():
+        if digest in known:
+            report.skipped.append(Skipped(item.line, item.address,
+                                          f"already known ({known[digest].value})"))
+            continue
+        fresh.append({
+            "email": item.address, "email_hash": digest, "name": item.name,
+            "status": lifecycle.IMPORTED, "created_at": now,
+            "confirmed_at": item.confirmed_at, "consent_at": item.consent_at,
+            "consent_ip": item.consent_ip, "consent_source": f"import:{label}"[:100],
+        })
+    with transaction(app.sessions) as session:
+        for start in range(0, len(fresh), _CHUNK):
+            session.execute(insert(Subscriber), fresh[start:start + _CHUNK])
+    report.imported = len(fresh)
+    report.skipped.sort(key=lambda s: s.line)
+    return report
+
+
+def _export_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def export_csv(app: App, path_or_stream: str | Path | IO[str]) -> int:
+    """Write every reader with every field as CSV; returns how many rows were written."""
+    from digest.readers.roster import list_subscribers
+
+    if isinstance(path_or_stream, str | Path):
+        with Path(path_or_stream).open("w", encoding="utf-8", newline="") as fh:
+            return export_csv(app, fh)
+    writer = csv.writer(path_or_stream)
+    writer.writerow(EXPORT_FIELDS)
+    count = 0
+    for sub in list_subscribers(app):
+        writer.writerow([_export_value(getattr(sub, name)) for name in EXPORT_FIELDS])
+        count += 1
+    return count
+
+
+def read_text(data: bytes) -> io.StringIO:
+    """An uploaded CSV body as text (UTF-8, with or without a byte-order mark)."""
+    try:
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as exc:
+        raise SubscriberError("the CSV file must be UTF-8 encoded") from exc

@@ -1,0 +1,146 @@
+"""What a reader does from their own links: preferences, pause, unsubscribe, resubscribe,
+download their data, delete it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from digest.errors import InvalidTokenError, SubscriberError
+from digest.readers import lifecycle
+from digest.readers.lookup import by_token
+from digest.runtime import App
+from digest.store.models import (
+    Cadence,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from digest.store.sessions import transaction
+from digest.tokens import Purpose
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the preferences page shows and edits."""
+
+    email: str
+    status: SubscriberStatus
+    cadence: Cadence
+    paused: bool
+
+
+def unsubscribe(app: App, token: str, now: datetime | None = None) -> None:
+    """Unsubscribe at once; repeating it, or using an old link, changes nothing more."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = by_token(session, app, Purpose.UNSUBSCRIBE, token)
+        lifecycle.unsubscribe(sub, now)
+
+
+def _preferences(sub: Subscriber) -> Preferences:
+    if sub.email is None:
+        raise InvalidTokenError("this reader's data has been deleted")
+    return Preferences(email=sub.email, status=sub.status, cadence=sub.cadence,
+                       paused=sub.paused)
+
+
+def get_preferences(app: App, token: str) -> Preferences:
+    """The reader's current preferences."""
+    with app.sessions() as session:
+        return _preferences(by_token(session, app, Purpose.PREFERENCES, token))
+
+
+def update_preferences(app: App, token: str, cadence: Cadence | str, paused: bool) -> Preferences:
+    """Change how often the reader gets mail, or pause it."""
+    try:
+        chosen = Cadence(cadence)
+    except ValueError as exc:
+        choices = ", ".join(c.value for c in Cadence)
+        raise SubscriberError(f"unknown frequency {cadence!r}; choose one of {choices}") from exc
+    with transaction(app.sessions) as session:
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)  # a deleted reader has nothing to change
+        sub.cadence = chosen
+        sub.paused = paused
+        return _preferences(sub)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_my_data(app: App, token: str) -> dict[str, Any]:
+    """Everything kept about the reader, as a JSON-ready dict ("download my data")."""
+    with app.sessions() as session:
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)
+        return {
+            "email": sub.email,
+            "name": sub.name,
+            "status": sub.status.value,
+            "cadence": sub.cadence.value,
+            "paused": sub.paused,
+            "created_at": _iso(sub.created_at),
+            "confirmed_at": _iso(sub.confirmed_at),
+            "unsubscribed_at": _iso(sub.unsubscribed_at),
+            "confirmation_sent_at": _iso(sub.confirmation_sent_at),
+            "consent": {
+                "at": _iso(sub.consent_at),
+                "ip": sub.consent_ip,
+                "source": sub.consent_source,
+            },
+            "suppressed_reason": sub.suppressed_reason,
+        }
+
+
+def delete_me(app: App, token: str, now: datetime | None = None) -> None:
+    """Erase the reader's personal data; only the address hash stays, to block re-imports."""
+    with transaction(app.sessions) as session:
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        if sub.status is not SubscriberStatus.DELETED:
+            lifecycle.erase(sub, now or utcnow(), "deleted at the reader's request")
+
+
+def save_preferences(app: App, token: str, cadence: Cadence | str | None = None,
+                     paused: bool | None = None) -> tuple[Preferences, Preferences]:
+    """Change only what was given (None keeps the value); returns (before, after).
+
+    A form that arrives without a field, or an empty POST, must never reset a reader's
+    pause or frequency.
+    """
+    chosen = None
+    if cadence is not None:
+        try:
+            chosen = Cadence(cadence)
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in Cadence)
+            raise SubscriberError(
+                f"unknown frequency {cadence!r}; choose one of {choices}") from exc
+    with transaction(app.sessions) as session:
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        before = _preferences(sub)  # a deleted reader has nothing to change
+        if chosen is not None:
+            sub.cadence = chosen
+        if paused is not None:
+            sub.paused = paused
+        return before, _preferences(sub)
+
+
+def resubscribe(app: App, token: str, ip: str | None = None,
+                now: datetime | None = None) -> Preferences:
+    """Bring back a reader who unsubscribed, from their own preferences link.
+
+    The preferences link reached the reader's mailbox, which is what a confirmation mail
+    proves, so they become active at once with fresh consent. Bounced and complained
+    readers are not brought back this way (a bounce needs a new sign-up to re-check the
+    address; a complaint needs the operator).
+    """
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        _preferences(sub)
+        lifecycle.resubscribe(sub, now, ip)
+        return _preferences(sub)

@@ -1,0 +1,80 @@
+"""The operator's list: add a reader (active at once), list, remove, and expire sign-ups that
+were never confirmed. Status changes go through ``lifecycle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from digest.readers import lifecycle
+from digest.readers.addresses import email_hash, normalise
+from digest.readers.lookup import by_address
+from digest.runtime import App
+from digest.store.models import (
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from digest.store.sessions import transaction
+
+_LIST_PAGE = 500
+
+
+def add(app: App, email: str, name: str | None = None, now: datetime | None = None) -> Subscriber:
+    """Add a reader for the operator: active at once (no confirmation mail)."""
+    now = now or utcnow()
+    address = normalise(email, app.settings.blocked_domains)
+    with transaction(app.sessions) as session:
+        sub = by_address(session, app, address)
+        if sub is None:
+            sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
+                             created_at=now, consent_at=now, consent_source="operator")
+            session.add(sub)
+        lifecycle.operator_add(sub, now)
+        if name:
+            sub.name = name.strip()[:200]
+        session.flush()
+        return sub
+
+
+def list_subscribers(app: App, status: SubscriberStatus | str | None = None
+                     ) -> Iterator[Subscriber]:
+    """Every reader (or those with ``status``), by id, streamed in pages."""
+    wanted = SubscriberStatus(status) if status is not None else None
+    after = 0
+    while True:
+        query = select(Subscriber).where(Subscriber.id > after)
+        if wanted is not None:
+            query = query.where(Subscriber.status == wanted)
+        with app.sessions() as session:
+            page = list(session.scalars(query.order_by(Subscriber.id).limit(_LIST_PAGE)))
+        yield from page
+        if len(page) < _LIST_PAGE:
+            return
+        after = page[-1].id
+
+
+def remove(app: App, email: str, now: datetime | None = None) -> bool:
+    """Unsubscribe an address for the operator; False if it is not on the list."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = by_address(session, app, email)
+        if sub is None:
+            return False
+        lifecycle.operator_remove(sub, now)
+        return True
+
+
+def expire_pending(app: App, now: datetime | None = None) -> int:
+    """Drop sign-ups not confirmed within DIGEST_CONFIRM_MAX_AGE_HOURS; returns how many.
+
+    Never-confirmed rows are deleted (nothing was consented to); a returning reader who did
+    not confirm again goes back to *unsubscribed*, keeping the record that blocks re-imports.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(hours=app.settings.confirm_max_age_hours)
+    with transaction(app.sessions) as session:
+        return lifecycle.expire_stale(session, cutoff, now)

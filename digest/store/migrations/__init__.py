@@ -1,0 +1,1 @@
+"""Alembic migrations; `digest init` applies them (see digest.store.migrate)."""

@@ -1,0 +1,74 @@
+"""Operator and provider routes of the delivery engine: preview, send, stats, Event Webhook.
+
+Each route parses the request, calls one service function and shapes the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from digest.delivery.editions import preview
+from digest.delivery.send import send_digest
+from digest.delivery.stats import stats
+from digest.errors import AlreadySentError
+from digest.readers.events import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookRejected,
+    handle_sendgrid_webhook,
+)
+from digest.runtime import App
+from digest.store.models import Cadence
+from digest.web.deps import get_app, require_admin
+
+router = APIRouter()
+admin = [Depends(require_admin)]
+
+
+@router.get("/admin/preview", response_class=HTMLResponse, dependencies=admin,
+            summary="The next digest as it would be sent now")
+def admin_preview(cadence: Cadence = Cadence.WEEKLY, app: App = Depends(get_app)) -> HTMLResponse:
+    """The next digest's HTML, as a reader would see it (nothing is claimed)."""
+    rendered = preview(app, cadence=cadence)
+    if rendered is None:
+        return HTMLResponse("<p>Nothing new to send: no posts since the last digest.</p>")
+    return HTMLResponse(rendered.html)
+
+
+@router.post("/admin/send", dependencies=admin,
+             summary="Send this period's digest through the workers; returns the edition id")
+def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
+               app: App = Depends(get_app)) -> dict[str, Any]:
+    """Claim this period's digest and queue it to the workers; progress at /admin/stats."""
+    try:
+        result = send_digest(app, cadence=cadence, force=force, queue=True)
+    except AlreadySentError as exc:
+        raise HTTPException(409, detail={"message": str(exc), "edition_id": exc.edition_id}) \
+            from exc
+    return result.as_dict()
+
+
+@router.get("/admin/stats", dependencies=admin,
+            summary="Reader counts, recent digests with their batches, feed failures")
+def admin_stats(app: App = Depends(get_app)) -> dict[str, Any]:
+    """Reader counts, the last digests with their batches, feed failures."""
+    return stats(app).as_dict()
+
+
+@router.post("/webhooks/sendgrid",
+             summary="SendGrid Event Webhook (signed): bounces and complaints suppress readers")
+async def sendgrid_webhook(request: Request, app: App = Depends(get_app)) -> dict[str, int]:
+    """SendGrid's signed Event Webhook (verified over the raw body before anything else)."""
+    body = await request.body()
+    try:
+        report = await run_in_threadpool(
+            handle_sendgrid_webhook, app, body, request.headers.get(SIGNATURE_HEADER),
+            request.headers.get(TIMESTAMP_HEADER))
+    except WebhookRejected as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return {"applied": report.applied, "duplicates": report.duplicates,
+            "skipped": report.skipped}
