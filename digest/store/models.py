@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -252,3 +253,43 @@ class WebhookEvent(Base):
     email_hash: Mapped[str | None] = mapped_column(String(64))
     edition_id: Mapped[int | None] = mapped_column(BigId)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryStatus(enum.IntEnum):
+    """What became of one edition for one reader, stored as a small integer (millions of rows).
+
+    Higher is later news, except that a final outcome is never overwritten by an earlier
+    stage (a late "processed" after "delivered" changes nothing): see ``delivery.record``.
+    """
+
+    HANDED = 1  # our request carrying it was accepted (SendGrid 202, SMTP 250 for this reader)
+    PROCESSED = 2  # the provider's own record that it accepted it ("processed" event)
+    DEFERRED = 3  # the receiving server asked the provider to try again later
+    DELIVERED = 4
+    BOUNCED = 5
+    DROPPED = 6
+    COMPLAINED = 7  # a spam report
+    UNSUBSCRIBED = 8  # through the provider's own unsubscribe
+    REFUSED = 9  # refused for this reader alone (an SMTP 5xx for one recipient)
+    FAILED = 10  # the batch failed for good; this reader did not get the edition
+
+
+class Delivery(Base):
+    """One reader's copy of one edition: handed over when, and what happened after.
+
+    Written in bulk after each accepted request (COPY on PostgreSQL), so a re-driven batch
+    skips the readers already handed over; provider events update ``status``. Kept for
+    ``DIGEST_DELIVERY_RETENTION_DAYS``. About 60 bytes a row on PostgreSQL with its indexes.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_subscriber", "subscriber_id"),)
+
+    edition_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger)  # a DeliveryStatus
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # handed over (or first heard of)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(100))
+
