@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from digest.bootstrap import build, check_can_send
 from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
+from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
 from digest.store.models import Cadence
 
@@ -21,6 +22,7 @@ cli = typer.Typer(
     rich_markup_mode=None,
 )
 cli.add_typer(subscribers_cli, name="subscribers")
+cli.add_typer(feeds_cli, name="feeds")
 
 
 @cli.command()

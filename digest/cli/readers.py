@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,9 +11,11 @@ import typer
 from rich.table import Table
 
 from digest.cli.common import errors_to_exit, open_app, out
+from digest.cli.profile import describe_profile
 from digest.store.models import SubscriberStatus
+from digest.wording import plural
 
-subscribers_cli = typer.Typer(help="Manage readers: add, list, remove, import, export.",
+subscribers_cli = typer.Typer(help="Manage readers: add, show, list, remove, import, export.",
                               no_args_is_help=True)
 
 
@@ -21,17 +24,39 @@ subscribers_cli = typer.Typer(help="Manage readers: add, list, remove, import, e
 def subscribers_add(
     emails: Annotated[list[str], typer.Argument(help="One or more addresses.")],
     name: Annotated[str | None, typer.Option(help="Display name (one address only).")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Add the good addresses even if some are bad (each bad one is "
+        "named).")] = False,
 ) -> None:
-    """Add readers; addresses added by the operator are active at once."""
-    from digest.readers.roster import add
+    """Add readers, active at once; every address is checked first, and one bad address
+    means none is added (unless --skip-invalid)."""
+    from digest.readers.additions import add_readers
 
     if name is not None and len(emails) > 1:
         raise typer.BadParameter("--name goes with one address only; add the others "
                                  "separately", param_hint="--name")
-    app = open_app()
-    for email in emails:
-        sub = add(app, email, name=name)
-        out.print(f"active: {sub.email}", highlight=False)
+    report = add_readers(open_app(), emails, name=name, skip_invalid=skip_invalid)
+    out.print(report.describe(), highlight=False, markup=False)
+    if report.refused:
+        raise typer.Exit(1)
+
+
+@subscribers_cli.command("show")
+@errors_to_exit
+def subscribers_show(
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    editions: Annotated[int, typer.Option(help="How many of their last editions to show.")]
+    = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one reader: state, consent record, preferences, last editions and their outcome."""
+    from digest.readers.profile import reader_profile
+
+    profile = reader_profile(open_app(), email, editions=editions)
+    if as_json:
+        out.print_json(json.dumps(profile.as_dict(), default=str))
+        return
+    out.print(describe_profile(profile), highlight=False, markup=False)
 
 
 @subscribers_cli.command("list")
@@ -50,7 +75,7 @@ def subscribers_list(
                       f"{sub.created_at:%Y-%m-%d}")
         count += 1
     out.print(table)
-    out.print(f"{count} readers")
+    out.print(plural(count, "reader"))
 
 
 @subscribers_cli.command("remove")
@@ -95,4 +120,4 @@ def subscribers_export(
     else:
         with file.open("w", encoding="utf-8", newline="") as fh:
             count = export_csv(app, fh)
-        out.print(f"{count} readers written to {file}")
+        out.print(f"{plural(count, 'reader')} written to {file}")

@@ -1,4 +1,8 @@
-"""What the operator sees in `digest stats` and `GET /admin/stats`: counts and last digests."""
+"""What the operator sees in `digest stats` and `GET /admin/stats`: counts and last digests.
+
+Per edition, the readers come from the per-reader record (``delivery.record``), the batches
+from the ledger: planned, handed over, and what the provider said after.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from digest.delivery.ledger import batch_counts
+from digest.delivery.readercounts import ReaderCounts, reader_counts
 from digest.runtime import App
 from digest.store.models import Batch, BatchStatus, Edition, Feed, FeedStatus, Subscriber
+from digest.wording import plural
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class EditionStats:
     delivered: int
     opens: int
     clicks: int
+    readers: ReaderCounts
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class StatsReport:
     subscribers: dict[str, int]
     editions: list[EditionStats]
     feed_failures: list[FeedFailure]
+    notes: list[str] = dataclasses.field(default_factory=list)  # how delivery is settled
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -58,24 +66,31 @@ class StatsReport:
 
     def describe(self) -> str:
         """A plain-text report for the terminal."""
-        readers = ", ".join(f"{k} {v}" for k, v in sorted(self.subscribers.items())) or "none"
-        lines = [f"readers: {readers}", "last digests:"]
+        total = sum(self.subscribers.values())
+        readers = ", ".join(f"{v} {k}" for k, v in sorted(self.subscribers.items()))
+        lines = [plural(total, "reader") + (f": {readers}" if readers else ""), "last digests:"]
         if not self.editions:
             lines.append("  none yet")
         for e in self.editions:
-            line = (f"  #{e.id} {e.key} {e.status}: {e.recipients} readers, {e.batches} batches"
-                    f" ({e.sent} sent, {e.failed} failed, {e.pending} pending)")
-            if e.delivered or e.opens or e.clicks:
-                line += f"; {e.delivered} delivered, {e.opens} opens, {e.clicks} clicks"
-            lines.append(line)
-            if e.reason:
-                lines.append(f"    {e.reason}")
-            lines.extend(f"    error: {err}" for err in e.errors)
+            lines.extend(_edition_lines(e))
         if self.feed_failures:
             lines.append("feed failures:")
-            lines.extend(f"  {f.url} {f.status} x{f.failures}: {f.last_error}"
-                         for f in self.feed_failures)
+            lines.extend(f"  {f.url} {f.status}, {plural(f.failures, 'failure')}: "
+                         f"{f.last_error}" for f in self.feed_failures)
+        lines.extend(self.notes)
         return "\n".join(lines)
+
+
+def _edition_lines(e: EditionStats) -> list[str]:
+    lines = [f"  #{e.id} {e.key} {e.status}: {plural(e.batches, 'batch')} ({e.sent} sent, "
+             f"{e.failed} failed, {e.pending} pending)",
+             f"    readers: {e.readers.describe()}"]
+    if e.opens or e.clicks:
+        lines.append(f"    {plural(e.opens, 'open')}, {plural(e.clicks, 'click')}")
+    if e.reason:
+        lines.append(f"    {e.reason}")
+    lines.extend(f"    error: {err}" for err in e.errors)
+    return lines
 
 
 def stats(app: App, limit: int = 10) -> StatsReport:
@@ -98,7 +113,7 @@ def stats(app: App, limit: int = 10) -> StatsReport:
                 sent=counts.get(BatchStatus.SENT, 0), failed=counts.get(BatchStatus.FAILED, 0),
                 pending=counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.SENDING, 0),
                 errors=[str(x) for x in errors], delivered=e.delivered, opens=e.opens,
-                clicks=e.clicks,
+                clicks=e.clicks, readers=reader_counts(session, e),
             ))
         failures = [
             FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)

@@ -58,6 +58,7 @@ from digest.readers.csvcolumns import (
 from digest.runtime import App
 from digest.store.models import Subscriber, SubscriberStatus, utcnow
 from digest.store.sessions import transaction
+from digest.wording import plural
 
 _CHUNK = 2000
 
@@ -93,7 +94,7 @@ class ImportReport:
 
     def describe(self, limit: int = 50) -> str:
         """A human summary: counts, then the first ``limit`` skipped rows."""
-        lines = [f"{self.source}: {self.rows} rows read, {self.imported} imported, "
+        lines = [f"{self.source}: {plural(self.rows, 'row')} read, {self.imported} imported, "
                  f"{len(self.skipped)} skipped"]
         for item in self.skipped[:limit]:
             lines.append(f"  line {item.line}: {item.value!r}: {item.reason}")

@@ -53,9 +53,10 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
 
 
 @router.get("/admin/stats", dependencies=admin,
-            summary="Reader counts, recent digests with their batches, feed failures")
+            summary="Reader counts, recent digests with their readers and batches, feed failures")
 def admin_stats(app: App = Depends(get_app)) -> dict[str, Any]:
-    """Reader counts, the last digests with their batches, feed failures."""
+    """Reader counts; per recent digest its readers (planned, handed over, delivered, bounced,
+    complained, failed, in doubt) and ledger batches; feed failures."""
     return stats(app).as_dict()
 
 

@@ -1,0 +1,90 @@
+"""The feeds stored in the database: list them, add one, remove one.
+
+``digest poll`` reads the feeds of DIGEST_FEED_URL, but every feed ever polled keeps its row
+and its posts, and each digest draws on all stored posts: a one-off ``poll --feed URL`` would
+otherwise feed every later digest. Removing a stored feed deletes it with its posts (digests
+already sent keep their own copy). A feed named in DIGEST_FEED_URL is not removed here: the
+next poll would bring it back, so the setting is what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select
+
+from digest.errors import FeedError
+from digest.feeds.poll import poll_feeds
+from digest.feeds.report import PollReport
+from digest.runtime import App
+from digest.store.models import Feed, Post
+from digest.store.sessions import transaction
+
+
+@dataclass(frozen=True)
+class StoredFeed:
+    """A feed row as the operator sees it."""
+
+    id: int
+    url: str
+    title: str | None
+    status: str
+    posts: int
+    last_polled_at: datetime | None
+    configured: bool  # named in DIGEST_FEED_URL, so polled on schedule
+
+
+@dataclass(frozen=True)
+class RemovedFeed:
+    """What ``remove_feed`` deleted."""
+
+    url: str
+    posts: int
+
+
+def _configured(app: App, feed: Feed) -> bool:
+    wanted = set(app.settings.feed_urls)
+    return feed.url in wanted or feed.configured_url in wanted
+
+
+def list_feeds(app: App) -> list[StoredFeed]:
+    """Every stored feed, with its post count and whether DIGEST_FEED_URL names it."""
+    with app.sessions() as session:
+        counts = {int(feed_id): int(n) for feed_id, n in session.execute(
+            select(Post.feed_id, func.count()).group_by(Post.feed_id))}
+        return [StoredFeed(f.id, f.url, f.title, f.status.value, int(counts.get(f.id, 0)),
+                           f.last_polled_at, _configured(app, f))
+                for f in session.scalars(select(Feed).order_by(Feed.id))]
+
+
+def _find(app: App, which: str) -> Feed | None:
+    key = which.strip().lstrip("#")
+    with app.sessions() as session:
+        if key.isdigit():
+            return session.get(Feed, int(key))
+        return session.scalars(select(Feed).where(
+            or_(Feed.url == which.strip(), Feed.configured_url == which.strip()))
+            .order_by(Feed.id)).first()
+
+
+def remove_feed(app: App, which: str) -> RemovedFeed:
+    """Delete the stored feed ``which`` (its URL or id) and its posts."""
+    feed = _find(app, which)
+    if feed is None:
+        raise FeedError(which, "no such feed is stored (see `digest feeds list`)")
+    if _configured(app, feed):
+        raise FeedError(feed.url, "it is in DIGEST_FEED_URL and the next poll would add it "
+                                  "again; remove it from that setting first")
+    with transaction(app.sessions) as session:
+        gone = session.execute(delete(Post).where(Post.feed_id == feed.id))
+        session.execute(delete(Feed).where(Feed.id == feed.id))
+    return RemovedFeed(feed.url, int(getattr(gone, "rowcount", 0) or 0))
+
+
+def add_feed(app: App, url: str) -> PollReport:
+    """Store a feed by polling it once, as ``poll --feed URL`` does.
+
+    It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``.
+    """
+    return poll_feeds(app, [url.strip()])[0]

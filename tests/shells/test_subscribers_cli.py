@@ -1,0 +1,129 @@
+"""`digest subscribers add|show`, as an operator types them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from digest.bootstrap import build
+from digest.cli import cli
+from digest.config import SAMPLE_FEED
+from digest.delivery import record
+from digest.store.models import DeliveryStatus, Edition, Subscriber
+from digest.store.sessions import transaction
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    values = {
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "DIGEST_FEED_URL": str(SAMPLE_FEED),
+        "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "DIGEST_MAIL_BACKEND": "outbox",
+        "DIGEST_FIRST_POLL_WINDOW_DAYS": "36500",
+        "DIGEST_BASE_URL": "https://news.example.org",
+        "DIGEST_FROM_EMAIL": "digest@news.example.org",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def _listed() -> str:
+    return runner.invoke(cli, ["subscribers", "list"]).output
+
+
+def test_add_with_bad_addresses_adds_nothing_and_names_each(env: dict[str, str]) -> None:
+    result = runner.invoke(cli, ["subscribers", "add", "good@example.com", "not-an-address",
+                                 "also@bad@example.com", "fine@example.org"])
+    assert result.exit_code == 1
+    assert "not added: not-an-address:" in result.output
+    assert "not added: also@bad@example.com:" in result.output
+    assert "nothing added: 2 bad addresses" in result.output
+    assert "--skip-invalid" in result.output
+    listed = _listed()
+    assert "good@example.com" not in listed and "fine@example.org" not in listed
+    assert "0 readers" in listed
+
+
+def test_skip_invalid_adds_the_good_ones_and_still_names_the_bad(env: dict[str, str]) -> None:
+    result = runner.invoke(cli, ["subscribers", "add", "--skip-invalid", "good@example.com",
+                                 "not-an-address"])
+    assert result.exit_code == 0, result.output
+    assert "not added: not-an-address:" in result.output
+    assert "added: good@example.com" in result.output
+    assert "1 reader added, 1 skipped" in result.output
+    assert "1 reader\n" in _listed()
+
+
+def test_adding_an_existing_reader_says_so(env: dict[str, str]) -> None:
+    assert runner.invoke(cli, ["subscribers", "add", "a@example.com"]).exit_code == 0
+    again = runner.invoke(cli, ["subscribers", "add", "A@Example.com", "b@example.com"])
+    assert again.exit_code == 0, again.output
+    assert "already a reader (active): a@example.com" in again.output
+    assert "added: b@example.com" in again.output
+    assert "1 reader added, 1 already on the list" in again.output
+    assert "2 readers" in _listed()
+
+
+def test_a_reader_who_left_is_bad_and_stops_the_addition(env: dict[str, str]) -> None:
+    runner.invoke(cli, ["subscribers", "add", "gone@example.com"])
+    runner.invoke(cli, ["subscribers", "remove", "gone@example.com"])
+    result = runner.invoke(cli, ["subscribers", "add", "new@example.com", "gone@example.com"])
+    assert result.exit_code == 1
+    assert "not added: gone@example.com: unsubscribed; only the reader" in result.output
+    assert "new@example.com" not in _listed()
+
+
+def test_show_prints_the_consent_record_and_last_editions(env: dict[str, str]) -> None:
+    assert runner.invoke(cli, ["poll"]).exit_code == 0
+    assert runner.invoke(cli, ["subscribers", "add", "reader@example.com",
+                               "other@example.org"]).exit_code == 0
+    sent = runner.invoke(cli, ["send"])
+    assert sent.exit_code == 0, sent.output
+    app = build()
+    consented = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
+    with transaction(app.sessions) as s:  # as a sign-up through the form records it
+        s.execute(update(Subscriber).where(Subscriber.email == "reader@example.com").values(
+            consent_at=consented, consent_ip="203.0.113.7", consent_source="signup form"))
+        reader = s.scalar(select(Subscriber.id).where(Subscriber.email == "reader@example.com"))
+        edition = s.scalars(select(Edition)).one()
+        record.apply_event(s, edition.id, int(reader or 0), DeliveryStatus.DELIVERED,
+                           datetime.now(UTC))
+        key, subject = edition.key, edition.subject
+    app.engine.dispose()
+
+    shown = runner.invoke(cli, ["subscribers", "show", "Reader@Example.com"])
+    assert shown.exit_code == 0, shown.output
+    assert "status: active" in shown.output
+    assert "consent: 2026-03-04 09:30 UTC from 203.0.113.7 via signup form" in shown.output
+    assert "preferences: weekly" in shown.output
+    assert f"#{edition.id} {key} \u201c{subject}\u201d: delivered" in shown.output
+
+    unknown = runner.invoke(cli, ["subscribers", "show", "nobody@example.com"])
+    assert unknown.exit_code == 1
+    assert "nobody@example.com is not on the list" in unknown.output
+
+
+def test_feeds_list_and_remove_what_a_one_off_poll_left(env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    one_off = tmp_path / "other.xml"
+    one_off.write_bytes(SAMPLE_FEED.read_bytes())
+    assert runner.invoke(cli, ["poll", "--feed", str(one_off)]).exit_code == 0
+    listed = runner.invoke(cli, ["feeds", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "no (one-off)" in listed.output and "1 feed\n" in listed.output
+    removed = runner.invoke(cli, ["feeds", "remove", str(one_off)])
+    assert removed.exit_code == 0, removed.output
+    assert removed.output.startswith(f"removed: {one_off}")
+    assert "posts)" in removed.output
+    assert "0 feeds" in runner.invoke(cli, ["feeds", "list"]).output
+    again = runner.invoke(cli, ["feeds", "remove", str(one_off)])
+    assert again.exit_code == 1 and "no such feed is stored" in again.output
