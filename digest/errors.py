@@ -10,7 +10,8 @@
     │   ├── TransientDeliveryError  worth retrying: 429, 5xx, timeouts (may carry retry_after)
     │   └── PermanentDeliveryError  never retried: 400, 401, 403, 413 (carries the provider text)
     ├── EditionError                a digest cannot be built or claimed
-    │   └── AlreadySentError        this cadence and period already has an edition
+    │   ├── AlreadySentError        this cadence and period already has an edition
+    │   └── NoSuchEditionError      no edition has this number
     └── SubscriberError             bad reader input (address, token, import file)
         ├── InvalidEmailError
         ├── InvalidTokenError
@@ -86,10 +87,14 @@ class AlreadySentError(EditionError):
     """This cadence and period already has an edition."""
 
     def __init__(self, key: str, edition_id: int) -> None:
-        super().__init__(f"the digest for {key} was already sent (edition {edition_id}); "
-                         "use --force to send another")
+        super().__init__(f"the digest for {key} was already claimed (edition {edition_id}); "
+                         "nothing was sent twice")
         self.key = key
         self.edition_id = edition_id
+
+
+class NoSuchEditionError(EditionError):
+    """No edition has this number."""
 
 
 class SubscriberError(DigestError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -73,12 +75,13 @@ def preview(
     ] = None,
     cadence: CadenceOpt = Cadence.WEEKLY,
 ) -> None:
-    """Render the next digest without sending it or claiming its period."""
+    """Render what `digest send` would send now, without sending or recording anything."""
     from digest.delivery.editions import preview as render_preview
+    from digest.delivery.send import NOTHING_NEW
 
     rendered = render_preview(open_app(), cadence=cadence)
     if rendered is None:
-        out.print("nothing new to send: no posts since the last digest")
+        out.print(NOTHING_NEW, highlight=False)
         return
     out.print(f"Subject: {rendered.subject}", highlight=False)
     if out_file is not None:
@@ -91,33 +94,75 @@ def preview(
 @cli.command()
 @errors_to_exit
 def send(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and count; send nothing.")]
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print who would get which posts "
+                                          "(readers, batches, titles); send nothing.")]
     = False,
     to: Annotated[str | None, typer.Option("--to", help="Send one test copy to this address "
-                                           "only; the period stays unclaimed.")] = None,
+                                           "only; nothing is recorded as sent.")] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Hand the fan-out to the Celery "
                                         "workers instead of sending here.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Send even if this period's digest "
-                                        "was already sent.")] = False,
+    force: Annotated[bool, typer.Option("--force", hidden=True)] = False,
     cadence: CadenceOpt = Cadence.WEEKLY,
 ) -> None:
-    """Send the digest now to every confirmed reader (once per period unless --force)."""
+    """Send now the posts this cadence's readers have not received yet.
+
+    Nothing new: says so and exits 0. The next scheduled digest still goes out, with only
+    what is new by then. To send a past digest to readers who missed it: digest resend.
+    """
     from digest.delivery.send import send_digest
+
+    if force:
+        err.print("[red]error:[/red] --force is gone: `digest send` always sends what readers "
+                  "have not received yet; to send a past digest again to readers who did not "
+                  "get it, use `digest resend EDITION [--to EMAIL]`", highlight=False)
+        raise typer.Exit(2)
+    app = open_app()
+    warn_about_settings(app)
+    with _bar(disable=queue or dry_run or to is not None) as progress:
+        result = send_digest(app, cadence=cadence, manual=True, dry_run=dry_run, to=to,
+                             queue=queue, progress=progress)
+    out.print(result.describe(), highlight=False, markup=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@cli.command()
+@errors_to_exit
+def resend(
+    edition: Annotated[int, typer.Argument(metavar="EDITION",
+                                           help="The edition's number (`digest stats`).")],
+    to: Annotated[str | None, typer.Option("--to", help="Only this reader, if they did not "
+                                           "get it.")] = None,
+    queue: Annotated[bool, typer.Option("--queue", help="Hand the fan-out to the Celery "
+                                        "workers instead of sending here.")] = False,
+) -> None:
+    """Send a past digest again, only to readers who did not get it.
+
+    That is the readers of its cadence who joined (or resumed) after it went out, and those
+    it failed, bounced or was refused for. Nobody gets it twice; exits 0 when no one is left.
+    """
+    from digest.delivery.resend import resend_edition
 
     app = open_app()
     warn_about_settings(app)
+    with _bar(disable=queue) as progress:
+        result = resend_edition(app, edition, to=to, queue=queue, progress=progress)
+    out.print(result.describe(), highlight=False, markup=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _bar(*, disable: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields the callback a send reports to."""
     with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=queue or dry_run or to is not None) as bar:
+                  console=err, transient=True, disable=disable) as bar:
         task = bar.add_task("send", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = send_digest(app, cadence=cadence, force=force, dry_run=dry_run, to=to,
-                             queue=queue, progress=progress)
-    out.print(result.describe(), highlight=False)
-    if result.failed:
-        raise typer.Exit(1)
+        yield progress
 
 
 @cli.command()

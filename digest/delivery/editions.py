@@ -2,7 +2,10 @@
 
 An edition is claimed by inserting a row under ``Edition.key`` (e.g. ``weekly:2026-11-23``),
 which is unique: a beat that fires twice, two beats, or an operator who clicks twice all
-collide on the same key and get ``AlreadySentError``. ``--force`` claims a distinct key. The
+collide on the same key and get ``AlreadySentError``. A send by hand (``manual``) does not
+take the period's key: it claims ``<cadence>:manual:after-<id>``, keyed by the cadence's latest
+edition, so it holds only what no edition of that cadence holds yet, two clicks racing collide,
+and the next scheduled digest still goes out with whatever is new by then. The
 claim, the rendering and the caller's fan-out plan happen in one transaction, so an edition
 never exists without its ledger. No new posts means an EMPTY edition with the reason and no
 email; an EMPTY claim does not block a real one later in the same period.
@@ -96,10 +99,10 @@ def new_posts(session: Session, cadence: Cadence, *, now: datetime,
     return posts, since
 
 
-def _instant_predecessor(session: Session) -> int:
-    """The id of the latest instant edition, sent or failed (0 before the first)."""
+def _predecessor(session: Session, cadence: Cadence) -> int:
+    """The id of the latest edition of ``cadence``, sent or failed (0 before the first)."""
     latest = session.scalar(
-        select(Edition.id).where(Edition.cadence == Cadence.INSTANT,
+        select(Edition.id).where(Edition.cadence == cadence,
                                  Edition.status != EditionStatus.EMPTY)
         .order_by(Edition.created_at.desc(), Edition.id.desc()).limit(1))
     return int(latest or 0)
@@ -111,7 +114,7 @@ def draft(session: Session, settings: Settings, cadence: Cadence,
     now = now or datetime.now(UTC)
     window = timedelta(days=settings.first_poll_window_days)
     posts, since = new_posts(session, cadence, now=now, first_window=window)
-    after = _instant_predecessor(session) if cadence is Cadence.INSTANT else 0
+    after = _predecessor(session, cadence) if cadence is Cadence.INSTANT else 0
     period = period_for(cadence, settings.schedule, settings.tz, now, after)
     return Draft(period, posts, since)
 
@@ -141,32 +144,25 @@ def preview(app: App, cadence: Cadence = Cadence.WEEKLY,
         return render_posts(session, app.settings, upcoming.posts)
 
 
-def _forced_posts(session: Session, key: str) -> list[Post] | None:
-    """For ``--force``: the posts of this period's earlier edition, to send them again."""
-    earlier = session.scalars(select(Edition).where(Edition.key == key)).first()
-    if earlier is None or not earlier.post_ids:
-        return None
-    ids = list(earlier.post_ids)
-    return list(session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)))
+def manual_key(session: Session, cadence: Cadence) -> str:
+    """The key of a send by hand: unique per cadence and the edition it follows."""
+    return f"{cadence.value}:manual:after-{_predecessor(session, cadence)}"
 
 
 def _claim(
     session: Session,
     settings: Settings,
     cadence: Cadence,
-    force: bool,
+    manual: bool,
     now: datetime,
     plan: Callable[[Session, Edition], None] | None,
     attempted: list[str],
 ) -> Edition | None:
     upcoming = draft(session, settings, cadence, now)
     period, posts = upcoming.period, upcoming.posts
-    if cadence is Cadence.INSTANT and not posts:
-        return None  # nothing new: the instant cadence has no period to mark
-    key = period.key
-    if force:
-        posts = _forced_posts(session, key) or posts
-        key = f"{key}:forced:{now:%Y%m%dT%H%M%S%f}"
+    if (manual or cadence is Cadence.INSTANT) and not posts:
+        return None  # nothing new: a send by hand, like instant, has no period to mark
+    key = manual_key(session, cadence) if manual else period.key
     attempted.append(key)
     existing = session.scalars(select(Edition).where(Edition.key == key)).first()
     if existing is not None:
@@ -180,7 +176,7 @@ def _claim(
         key=key, cadence=cadence, period_start=period.start, period_end=period.end,
         status=EditionStatus.SENDING if posts else EditionStatus.EMPTY,
         reason=None if posts else upcoming.reason, post_ids=[p.id for p in posts],
-        forced=force, created_at=now, finished_at=None if posts else now,
+        forced=manual, created_at=now, finished_at=None if posts else now,
     )
     session.add(edition)
     session.flush()  # the unique key is checked here
@@ -207,20 +203,22 @@ def claim_edition(
     app: App,
     cadence: Cadence = Cadence.WEEKLY,
     *,
-    force: bool = False,
+    manual: bool = False,
     now: datetime | None = None,
     plan: Callable[[Session, Edition], None] | None = None,
 ) -> Edition | None:
     """Claim this period's edition (SENDING, or EMPTY with a reason); raises AlreadySentError.
 
-    ``plan`` runs inside the claiming transaction (the fan-out ledger). Returns None only for
-    the instant cadence when there is nothing new.
+    ``manual``: claim an edition of what is new now under its own key (see the module
+    docstring), leaving the period's key to the schedule. ``plan`` runs inside the claiming
+    transaction (the fan-out ledger). Returns None, writing nothing, when there is nothing
+    new for a manual send or the instant cadence.
     """
     now = now or datetime.now(UTC)
     attempted: list[str] = []
     try:
         with transaction(app.sessions) as session:
-            edition = _claim(session, app.settings, cadence, force, now, plan, attempted)
+            edition = _claim(session, app.settings, cadence, manual, now, plan, attempted)
             fields = _claim_fields(edition)  # read while the row is loaded
         if fields is not None:
             log.info("edition %(edition_id)s claimed as %(key)s: %(status)s, %(posts)d posts, "

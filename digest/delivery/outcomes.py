@@ -34,27 +34,39 @@ class SendResult:
     batches: int
     sent: int
     failed: int
+    cadence: str | None = None
+    posts: tuple[str, ...] = ()  # the titles, in the edition's order
 
     def describe(self) -> str:
-        """One or two lines for the operator."""
+        """The outcome for the operator, then the posts' titles (a dry run lists the same)."""
         if self.status == "test":
             return self.reason or "test copy sent"
         edition = f"edition {self.edition_id}: " if self.edition_id is not None else ""
-        line = f"{edition}{self.status}"
+        cadence = f" ({self.cadence})" if self.cadence else ""
+        line = f"{edition}{self.status}{cadence}"
         if self.status == "dry-run" and self.batches:
-            line += f": would send to {self.recipients} readers in {self.batches} batches"
+            line += (f": would send {_n(len(self.posts), 'post')} to"
+                     f" {_n(self.recipients, 'reader')} in {_n(self.batches, 'batch')}")
         elif self.status == "dry-run":
-            line += f": nothing would be sent ({self.recipients} readers waiting)"
+            line += f": nothing would be sent ({_n(self.recipients, 'reader')} waiting)"
         elif self.status in ("queued", "sent", "failed", "sending"):
-            line += (f": {self.recipients} readers in {self.batches} batches"
-                     f" ({self.sent} sent, {self.failed} failed)")
+            line += (f": {_n(len(self.posts), 'post')} to {_n(self.recipients, 'reader')} in"
+                     f" {_n(self.batches, 'batch')} ({self.sent} sent, {self.failed} failed)")
         if self.reason:
             line += f"\n{self.reason}"
+        if self.batches:
+            line += "".join(f"\n  - {title}" for title in self.posts)
         return line
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return dataclasses.asdict(self)
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 post``, ``2 posts``, ``1 batch``, ``2 batches``."""
+    plural = noun + ("es" if noun.endswith(("s", "ch")) else "s")
+    return f"{count} {noun if count == 1 else plural}"
 
 
 @dataclass(frozen=True)
@@ -63,4 +75,3 @@ class ReconcileReport:
 
     redriven: list[str]
     finished: list[int]
-    in_doubt: list[str] = dataclasses.field(default_factory=list)  # waiting for events

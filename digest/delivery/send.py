@@ -1,5 +1,11 @@
-"""Send the digest now: claim this period's edition, plan its batches, then send them here or
-queue them for the workers (``App.dispatch``). Also the dry run that counts without sending.
+"""Send a digest: claim an edition, plan its batches, then send them here or queue them for
+the workers (``App.dispatch``). Also the dry run, which reports exactly what a send would.
+
+Two kinds of send share this path. The schedule (``manual=False``, beat's task) claims the
+period's edition once. A send by hand (``manual=True``: ``digest send``, ``POST /admin/send``)
+sends now the posts no edition of the cadence holds yet, under its own key; with nothing new
+it writes nothing and says so. Both, and the dry run and the preview, choose the posts with
+the one ``editions.draft``.
 
 The guarantees live in the pieces: ``editions`` claims each cadence and period once,
 ``plan`` snapshots the readers into ledger batches, ``ledger`` claims and records each batch
@@ -31,13 +37,25 @@ from digest.store.models import (
     Cadence,
     Edition,
     EditionStatus,
+    Post,
 )
 from digest.store.sessions import transaction
 
 Progress = Callable[[int, int], None]
 
 
-def _edition_result(app: App, edition_id: int, status: str | None = None) -> SendResult:
+NOTHING_NEW = "nothing new to send: every post is already in a digest for these readers"
+
+
+def titles(session: Session, post_ids: Sequence[int]) -> tuple[str, ...]:
+    """The posts' titles, in the edition's order."""
+    rows = session.execute(select(Post.id, Post.title).where(Post.id.in_(list(post_ids))))
+    found = {int(pid): str(title) for pid, title in rows}
+    return tuple(str(found[i]) for i in post_ids if i in found)
+
+
+def edition_result(app: App, edition_id: int, status: str | None = None) -> SendResult:
+    """What became of an edition's batches, for the operator."""
     with app.sessions() as session:
         edition = session.get(Edition, edition_id)
         if edition is None:
@@ -47,6 +65,7 @@ def _edition_result(app: App, edition_id: int, status: str | None = None) -> Sen
             edition_id=edition.id, status=status or edition.status.value, reason=edition.reason,
             recipients=edition.recipient_count, batches=edition.batch_count,
             sent=counts.get(BatchStatus.SENT, 0), failed=counts.get(BatchStatus.FAILED, 0),
+            cadence=edition.cadence.value, posts=titles(session, edition.post_ids or []),
         )
 
 
@@ -54,7 +73,7 @@ def send_digest(
     app: App,
     *,
     cadence: Cadence = Cadence.WEEKLY,
-    force: bool = False,
+    manual: bool = False,
     dry_run: bool = False,
     to: str | None = None,
     queue: bool = False,
@@ -62,19 +81,21 @@ def send_digest(
     progress: Progress | None = None,
     dispatch: Dispatch | None = None,
 ) -> SendResult:
-    """Send this period's digest of ``cadence`` (see the module docstring for the guarantees).
+    """Send a digest of ``cadence``: this period's, or with ``manual`` what is new now.
 
-    ``to`` sends one test copy and claims nothing; ``dry_run`` renders and counts only;
-    ``queue`` hands each batch to the workers instead of sending in this process.
-    Raises ``AlreadySentError`` when the period was already claimed (unless ``force``).
+    ``to`` sends one test copy and claims nothing; ``dry_run`` reports what the same call would
+    send (readers, batches, titles) and writes nothing; ``queue`` hands each batch to the
+    workers instead of sending in this process. Raises ``AlreadySentError`` when the period
+    (or, by hand, the same posts, in a race) was already claimed.
     """
     if to is not None:
         return send_test_copy(app, to, cadence=cadence, now=now)
     if dry_run:
-        return _dry_run(app, cadence, now)
+        return _dry_run(app, cadence, manual, now)
     with app.sessions() as session:
         if count_recipients(session, cadence) == 0:
-            return SendResult(None, EditionStatus.EMPTY.value, NO_READERS, 0, 0, 0, 0)
+            return SendResult(None, EditionStatus.EMPTY.value, NO_READERS, 0, 0, 0, 0,
+                              cadence.value)
     transport = app.transport()
     size = batch_size_for(app.settings, transport)
     batch_ids: list[str] = []
@@ -82,24 +103,34 @@ def send_digest(
     def plan(session: Session, edition: Edition) -> None:
         batch_ids.extend(plan_batches(session, edition, size))
 
-    edition = claim_edition(app, cadence, force=force, now=now, plan=plan)
+    edition = claim_edition(app, cadence, manual=manual, now=now, plan=plan)
     if edition is None:
         transport.close()
-        return SendResult(None, EditionStatus.EMPTY.value, "no new posts", 0, 0, 0, 0)
+        return SendResult(None, EditionStatus.EMPTY.value, NOTHING_NEW, 0, 0, 0, 0,
+                          cadence.value)
     if edition.status is EditionStatus.EMPTY or not batch_ids:
         transport.close()
-        return _edition_result(app, edition.id)
+        return edition_result(app, edition.id)
+    return deliver(app, edition.id, batch_ids, edition.recipient_count, transport,
+                   queue=queue, progress=progress, dispatch=dispatch)
+
+
+def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
+            transport: Transport, *, queue: bool, progress: Progress | None,
+            dispatch: Dispatch | None) -> SendResult:
+    """Queue the planned batches, or send them here and close the edition; closes
+    ``transport``."""
     if queue:
         transport.close()
-        (dispatch or app.dispatch)(batch_ids)
-        return _edition_result(app, edition.id, status="queued")
+        (dispatch or app.dispatch)(list(batch_ids))
+        return edition_result(app, edition_id, status="queued")
     try:
-        _send_inline(app, batch_ids, edition.recipient_count, transport, progress)
+        _send_inline(app, batch_ids, total, transport, progress)
     finally:
         transport.close()
     with transaction(app.sessions) as session:
-        finish_edition(session, edition.id)
-    return _edition_result(app, edition.id)
+        finish_edition(session, edition_id)
+    return edition_result(app, edition_id)
 
 
 def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Transport,
@@ -116,16 +147,30 @@ def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Tran
             progress(done, total)
 
 
-def _dry_run(app: App, cadence: Cadence, now: datetime | None) -> SendResult:
+def _dry_run(app: App, cadence: Cadence, manual: bool, now: datetime | None) -> SendResult:
+    """What ``send_digest`` would do now: the same draft, readers and batch size."""
     with app.sessions() as session:
         upcoming = draft(session, app.settings, cadence, now)
         if upcoming.posts:
-            render_posts(session, app.settings, upcoming.posts)
+            render_posts(session, app.settings, upcoming.posts)  # fails here if it would there
         readers = count_recipients(session, cadence)
+        names = tuple(p.title for p in upcoming.posts)
+        taken = None if manual else session.scalars(
+            select(Edition).where(Edition.key == upcoming.period.key,
+                                  Edition.status != EditionStatus.EMPTY)).first()
     transport = app.transport()
     size = batch_size_for(app.settings, transport)
     transport.close()
-    reason = (f"{len(upcoming.posts)} new posts for {upcoming.period.key}" if upcoming.posts
-              else upcoming.reason)
+    reason: str | None
+    if taken is not None:
+        reason = f"the digest for {upcoming.period.key} was already sent (edition {taken.id})"
+        return SendResult(None, "dry-run", reason, readers, 0, 0, 0, cadence.value)
+    if not upcoming.posts:
+        reason = NOTHING_NEW if manual else upcoming.reason
+    elif not readers:
+        reason = NO_READERS
+    else:
+        reason = None
     batches = -(-readers // size) if upcoming.posts else 0
-    return SendResult(None, "dry-run", reason, readers, batches, 0, 0)
+    return SendResult(None, "dry-run", reason, readers, batches, 0, 0, cadence.value,
+                      names if upcoming.posts else ())

@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from digest.delivery.editions import preview
+from digest.delivery.resend import resend_edition
 from digest.delivery.send import send_digest
 from digest.delivery.stats import stats
-from digest.errors import AlreadySentError
+from digest.errors import AlreadySentError, EditionError, NoSuchEditionError, SubscriberError
 from digest.readers.events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -40,16 +41,47 @@ def admin_preview(cadence: Cadence = Cadence.WEEKLY, app: App = Depends(get_app)
 
 
 @router.post("/admin/send", dependencies=admin,
-             summary="Send this period's digest through the workers; returns the edition id")
+             summary="Send now, through the workers, the posts readers have not received",
+             responses={400: {"description": "An unknown parameter value (named)"},
+                        409: {"description": "Another send just claimed the same posts"}})
 def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
                app: App = Depends(get_app)) -> dict[str, Any]:
-    """Claim this period's digest and queue it to the workers; progress at /admin/stats."""
+    """Queue a digest of the posts this cadence's readers have not received (as `digest
+    send`); with nothing new, status "empty" and the reason. Progress at /admin/stats."""
+    if force:
+        raise HTTPException(400, detail=FORCE_GONE)
     try:
-        result = send_digest(app, cadence=cadence, force=force, queue=True)
+        result = send_digest(app, cadence=cadence, manual=True, queue=True)
     except AlreadySentError as exc:
         raise HTTPException(409, detail={"message": str(exc), "edition_id": exc.edition_id}) \
             from exc
     return result.as_dict()
+
+
+@router.post("/admin/resend", dependencies=admin,
+             summary="Send a past edition again, only to readers who did not get it",
+             responses={400: {"description": "A bad `to` or an edition still being sent"},
+                        404: {"description": "No such edition"}})
+def admin_resend(edition: int, to: str | None = None,
+                 app: App = Depends(get_app)) -> dict[str, Any]:
+    """Queue edition ``edition`` for the readers who did not get it (or only ``to``)."""
+    try:
+        result = resend_edition(app, edition, to=to, queue=True)
+    except (EditionError, SubscriberError) as exc:
+        status = 404 if isinstance(exc, NoSuchEditionError) else 400
+        raise HTTPException(status, detail=_http_words(str(exc))) from exc
+    return result.as_dict()
+
+
+FORCE_GONE = ("force=true is no longer accepted: POST /admin/send always sends the posts the "
+              "cadence's readers have not received; to send a past edition to readers who did "
+              "not get it, POST /admin/resend?edition=N (optionally &to=EMAIL)")
+
+
+def _http_words(message: str) -> str:
+    """A service message in the API's terms: parameters and routes, not CLI commands."""
+    return (message.replace("`digest stats`", "GET /admin/stats")
+            .replace("`digest subscribers list`", "GET /admin/subscribers/export"))
 
 
 @router.get("/admin/stats", dependencies=admin,

@@ -54,7 +54,7 @@ class ArchiveEntry:
 
 @router.get("/archive", response_class=HTMLResponse, summary="Past digests")
 def archive_index(request: Request) -> HTMLResponse:
-    """The list of sent digests, newest first."""
+    """The list of sent digests, newest first, each set of posts once."""
     app = get_app(request)
     with app.sessions() as session:
         entries = [_entry(app.settings, e) for e in _sent_editions(session)]
@@ -122,13 +122,29 @@ def public_html(settings: Settings, edition: Edition, html: str | None = None) -
 
 
 def _sent_editions(session: Session) -> list[Edition]:
+    """Sent editions, newest first, each set of posts once.
+
+    The same posts can go out in more than one edition: to weekly and to daily readers, by
+    hand and then by the schedule (before manual sends stopped claiming them twice), or in an
+    old forced send. A visitor sees one digest per set of posts: the newest that sent it.
+    """
     query = (
         select(Edition)
         .where(Edition.status == EditionStatus.SENT)
         .order_by(Edition.created_at.desc(), Edition.id.desc())
-        .limit(_ARCHIVE_LIMIT)
+        .limit(_ARCHIVE_LIMIT * 4)
     )
-    return list(session.scalars(query))
+    seen: set[frozenset[int]] = set()
+    shown: list[Edition] = []
+    for edition in session.scalars(query):
+        posts = frozenset(edition.post_ids or ())
+        if posts and posts in seen:
+            continue
+        seen.add(posts)
+        shown.append(edition)
+        if len(shown) == _ARCHIVE_LIMIT:
+            break
+    return shown
 
 
 def _entry(settings: Settings, edition: Edition) -> ArchiveEntry:

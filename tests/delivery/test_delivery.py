@@ -46,16 +46,19 @@ def test_send_claims_period_once(app, transport) -> None:
         assert latest_sent_edition(s, Cadence.WEEKLY).id == result.edition_id
 
 
-def test_force_sends_again_under_a_distinct_key(app, transport) -> None:
+def test_a_send_by_hand_claims_its_own_key_and_only_new_posts(app, transport) -> None:
     add_post(app)
     add_readers(app, 2)
     first = send_digest(app)
-    again = send_digest(app, force=True)
+    nothing = send_digest(app, manual=True)  # the same posts are not sent again
+    assert (nothing.edition_id, nothing.status) == (None, "empty")
+    add_post(app, "Another post")
+    again = send_digest(app, manual=True)
     assert again.edition_id != first.edition_id and again.status == "sent"
-    assert len(transport.recipients) == 4
+    assert again.posts == ("Another post",) and len(transport.recipients) == 4
     with app.sessions() as s:
         keys = list(s.scalars(select(Edition.key).order_by(Edition.id)))
-    assert keys[1].startswith(keys[0] + ":forced:")
+    assert keys[1] == f"weekly:manual:after-{first.edition_id}"
 
 
 def test_no_new_posts_records_empty_edition_and_sends_nothing(app, transport) -> None:

@@ -51,7 +51,7 @@ def _all_commands() -> list[list[str]]:
 def test_every_command_explains_itself() -> None:
     paths = _all_commands()
     names = {" ".join(p) for p in paths}
-    assert {"init", "poll", "preview", "send", "serve", "stats", "demo",
+    assert {"init", "poll", "preview", "send", "resend", "serve", "stats", "demo",
             "subscribers add", "subscribers list", "subscribers remove",
             "subscribers import", "subscribers export"} <= names
     for path in paths:
@@ -61,8 +61,10 @@ def test_every_command_explains_itself() -> None:
         body = result.output.split("Usage:", 1)[1]
         assert len(body.strip().splitlines()) >= 3, (path, result.output)
     send_help = runner.invoke(cli, ["send", "--help"]).output
-    for option in ("--dry-run", "--to", "--queue", "--force"):
+    for option in ("--dry-run", "--to", "--queue"):
         assert option in send_help
+    assert "--force" not in send_help
+    assert "EDITION" in runner.invoke(cli, ["resend", "--help"]).output
 
 
 def test_bad_setting_stops_with_its_name(env: dict[str, str], monkeypatch) -> None:
@@ -90,8 +92,7 @@ def test_poll_twice_stores_each_post_once(env: dict[str, str]) -> None:
     assert all(count == 1 for _, count in rows)
 
 
-def test_send_twice_in_one_period_sends_once_unless_forced(env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_send_twice_sends_only_what_is_new(env: dict[str, str], tmp_path: Path) -> None:
     assert runner.invoke(cli, ["poll"]).exit_code == 0
     added = runner.invoke(cli, ["subscribers", "add", "reader@example.com", "other@example.org"])
     assert added.exit_code == 0, added.output
@@ -100,16 +101,56 @@ def test_send_twice_in_one_period_sends_once_unless_forced(env: dict[str, str],
 
     first = runner.invoke(cli, ["send"])
     assert first.exit_code == 0, first.output
+    assert LEAD_TITLE in first.output
     outbox = tmp_path / "outbox"
     assert len(list(outbox.glob("*.eml"))) == 2
 
     second = runner.invoke(cli, ["send"])
-    assert "already" in second.output.lower()
+    assert second.exit_code == 0, second.output
+    assert "nothing new to send" in second.output
     assert len(list(outbox.glob("*.eml"))) == 2
 
     forced = runner.invoke(cli, ["send", "--force"])
-    assert forced.exit_code == 0, forced.output
-    assert len(list(outbox.glob("*.eml"))) == 4
+    assert forced.exit_code == 2
+    assert "--force is gone" in forced.output and "digest resend" in forced.output
+    assert len(list(outbox.glob("*.eml"))) == 2
+
+
+def test_resend_reaches_only_readers_who_did_not_get_it(env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    runner.invoke(cli, ["poll"])
+    runner.invoke(cli, ["subscribers", "add", "reader@example.com"])
+    assert runner.invoke(cli, ["send"]).exit_code == 0
+    runner.invoke(cli, ["subscribers", "add", "late@example.org"])
+    outbox = tmp_path / "outbox"
+    got = runner.invoke(cli, ["resend", "1", "--to", "reader@example.com"])
+    assert got.exit_code == 0, got.output
+    assert "reader@example.com already received edition 1" in got.output
+    resent = runner.invoke(cli, ["resend", "1"])
+    assert resent.exit_code == 0, resent.output
+    assert "1 reader in 1 batch" in resent.output
+    files = sorted(outbox.glob("*.eml"), key=lambda f: f.stat().st_mtime)
+    assert len(files) == 2 and "late@example.org" in files[-1].read_text()
+    again = runner.invoke(cli, ["resend", "1"])
+    assert again.exit_code == 0 and "already received edition 1" in again.output
+    assert len(list(outbox.glob("*.eml"))) == 2
+    missing = runner.invoke(cli, ["resend", "7"])
+    assert missing.exit_code == 1 and "there is no edition 7" in missing.output
+
+
+def test_dry_run_prints_who_would_get_which_posts(env: dict[str, str], tmp_path: Path) -> None:
+    runner.invoke(cli, ["poll"])
+    runner.invoke(cli, ["subscribers", "add", "reader@example.com", "other@example.org"])
+    dry = runner.invoke(cli, ["send", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    head, *titles = dry.output.strip().splitlines()
+    assert head.startswith("dry-run (weekly): would send ") and "to 2 readers in 1 batch" in head
+    assert f"  - {LEAD_TITLE}" in titles
+    real = runner.invoke(cli, ["send"])
+    assert real.exit_code == 0, real.output
+    assert real.output.strip().splitlines()[-len(titles):] == titles
+    assert "to 2 readers in 1 batch" in real.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
 
 
 def test_dry_run_and_test_copy_do_not_claim_the_period(env: dict[str, str],

@@ -52,6 +52,28 @@ def test_archive_lists_only_sent_editions(client, sqlite_app) -> None:
     assert "Still sending" not in response.text and "Nothing new" not in response.text
 
 
+def test_archive_lists_each_set_of_posts_once(app) -> None:
+    """On SQLite and PostgreSQL (post ids are stored as JSON)."""
+    web = FastAPI()
+    web.state.digest = app
+    web.include_router(router)
+    client, sqlite_app = TestClient(web), app
+    settings = sqlite_app.settings
+    rendered = render_digest(settings, sample_sections(2))
+    # The same two posts went out by hand and then by the schedule; a third edition differs.
+    by_hand = _edition(sqlite_app, "weekly:manual:after-0", EditionStatus.SENT, rendered.html,
+                       "By hand", post_ids=[1, 2])
+    scheduled = _edition(sqlite_app, "weekly:2022-01-10", EditionStatus.SENT, rendered.html,
+                         "Scheduled", post_ids=[2, 1])
+    other = _edition(sqlite_app, "weekly:2022-01-17", EditionStatus.SENT, rendered.html,
+                     "Another week", post_ids=[3])
+    page = client.get("/archive").text
+    assert "Scheduled" in page and "Another week" in page and "By hand" not in page
+    assert f"/archive/{scheduled}\"" in page and f"/archive/{other}\"" in page
+    assert f"/archive/{by_hand}\"" not in page
+    assert client.get(f"/archive/{by_hand}").status_code == 200  # its own page stays
+
+
 def test_archive_is_empty_before_the_first_digest(client) -> None:
     response = client.get("/archive")
     assert response.status_code == 200

@@ -116,11 +116,22 @@ def test_admin_routes(web) -> None:
     assert "Russia-West Negotiations Start" in client.get("/admin/preview", headers=auth).text
     queued = []
     app.dispatch = queued.extend  # the port a queued send goes through
+    forced = client.post("/admin/send?force=true", headers=auth)
+    assert forced.status_code == 400 and "force=true" in forced.json()["detail"]
+    assert "--" not in forced.json()["detail"] and "/admin/resend" in forced.json()["detail"]
     sent = client.post("/admin/send", headers=auth)
     again = client.post("/admin/send", headers=auth)
     assert sent.status_code == 200 and sent.json()["status"] == "queued"
+    assert sent.json()["posts"] == ["Russia-West Negotiations Start"]
     assert queued == [f"{sent.json()['edition_id']}-1"]
-    assert again.status_code == 409
+    assert again.status_code == 200  # nothing new: said so, nothing queued
+    assert again.json()["status"] == "empty" and "nothing new" in again.json()["reason"]
+    assert len(queued) == 1
+    missing = client.post("/admin/resend?edition=99", headers=auth)
+    assert missing.status_code == 404 and "GET /admin/stats" in missing.json()["detail"]
+    busy = client.post(f"/admin/resend?edition={sent.json()['edition_id']}", headers=auth)
+    assert busy.status_code == 400 and "still being sent" in busy.json()["detail"]
+    assert "digest " not in busy.json()["detail"]
     report = client.get("/admin/stats", headers=auth).json()
     assert report["subscribers"] == {"active": 3}
     assert report["editions"][0]["pending"] == 1
