@@ -3,8 +3,10 @@
 The sink answers ``POST /v3/mail/send`` with 202 and records every personalization's
 recipient; it can answer 429/500 for a fraction of requests, and it can hold one request
 (unrecorded) while a test kills the worker that sent it, which is "mid-send" made exact:
-the provider never accepted that request. The fan-out benchmark measures against it, and the
-fan-out tests use it through ``tests.sendgrid_sink``.
+the provider never accepted that request. With ``accept_held`` the held request is accepted
+first (recorded, and reported through ``on_accept``) and only its answer never comes: the
+provider took it, but the worker died before it learnt so. The fan-out benchmark measures
+against it, and the fan-out tests use it through ``tests.sendgrid_sink``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,9 @@ class Sink:
         self.held = threading.Event()
         self.release = threading.Event()
         self.held_port: int | None = None
+        self.accept_held = False  # accept the held request before holding its answer
+        # Called with each accepted request's personalizations (e.g. to post webhook events).
+        self.on_accept: Callable[[list[dict[str, object]]], None] | None = None
         self.port = 0
 
     @property
@@ -64,6 +69,14 @@ def _handler(sink: Sink) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _accept(self, raw: bytes) -> None:
+            personalizations = json.loads(raw)["personalizations"]
+            with sink.lock:
+                for p in personalizations:
+                    sink.received[p["to"][0]["email"]] += 1
+            if sink.on_accept is not None:
+                sink.on_accept(personalizations)
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.path != "/v3/mail/send" or not self.headers.get("Authorization"):
@@ -74,11 +87,13 @@ def _handler(sink: Sink) -> type[BaseHTTPRequestHandler]:
                 seq = sink.requests
                 fail = sink.rng.random() < sink.fail_rate
             if seq == sink.hold_at:
+                if sink.accept_held:
+                    self._accept(raw)
                 sink.held_port = self.client_address[1]
                 sink.held.set()
                 sink.release.wait(30)
                 self.close_connection = True
-                return  # never accepted: the sender was killed while waiting
+                return  # no answer: the sender was killed while waiting
             if fail:
                 with sink.lock:
                     sink.failures += 1
@@ -87,10 +102,7 @@ def _handler(sink: Sink) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._answer(500)
                 return
-            personalizations = json.loads(raw)["personalizations"]
-            with sink.lock:
-                for p in personalizations:
-                    sink.received[p["to"][0]["email"]] += 1
+            self._accept(raw)
             self._answer(202)
 
     return Handler

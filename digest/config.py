@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     batch_size: int = 1000
     max_send_attempts: int = 8
     batch_stale_seconds: int = 600
+    # How long a batch in doubt (its worker died after the request went out) waits for the
+    # provider's "processed" events before it is re-sent to the readers without one.
+    # Fractions are accepted (0.05 = 3 s), which the crash tests use.
+    in_doubt_minutes: float = Field(default=15, ge=0)
 
     # Readers
     welcome_with_latest: bool = True

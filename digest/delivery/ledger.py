@@ -12,7 +12,11 @@ already handed over, so a batch that grew past one request, or an SMTP session t
 mid-batch, resumes on retry instead of mailing anyone twice.
 
 ``reconcile`` re-drives batches left pending or stuck in sending past ``batch_stale_seconds``
-(a killed worker, a flushed Redis) and closes editions whose batches are all done.
+(a killed worker, a flushed Redis) and closes editions whose batches are all done. When the
+provider reports what it accepted (``settled_by_events``: SendGrid with its Event Webhook on),
+a batch stuck in sending is "in doubt" instead: its request may have been accepted, so nobody
+may take it over until reconcile has waited ``in_doubt_minutes`` for the provider's
+"processed" events; the re-sent batch then skips every reader with a delivery record.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.config import Settings
 from digest.delivery.plan import eligible
 from digest.errors import EditionError
 from digest.runtime import App
@@ -36,16 +41,43 @@ from digest.store.models import (
 )
 from digest.store.sessions import transaction
 
+# A batch in these states has a worker (or had one that may have got its request through).
+LIVE = (BatchStatus.SENDING, BatchStatus.IN_DOUBT)
+# A batch in these states keeps its edition open.
+OPEN = (BatchStatus.PENDING, *LIVE)
+
+
+def settled_by_events(settings: Settings) -> bool:
+    """Whether the provider tells us what it accepted: SendGrid with its Event Webhook on.
+
+    Then a batch whose worker died mid-send waits for the provider's events; otherwise it is
+    re-driven once stale (SMTP answers per reader, so a resumed batch already skips them).
+    """
+    return settings.mail_backend == "sendgrid" and bool(settings.sendgrid_webhook_public_key)
+
+
+def in_doubt_notes(settings: Settings) -> list[str]:
+    """What ``digest stats`` says when a dead worker's batch can only be re-driven blind."""
+    if settings.mail_backend != "sendgrid" or settled_by_events(settings):
+        return []
+    return ["note: a batch whose worker died mid-send is re-sent once stale, so a request "
+            "SendGrid had already accepted goes out twice; set "
+            "DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY (Event Webhook) to settle it from SendGrid's "
+            "own record"]
+
 
 def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
     stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
+    claimable = Batch.status == BatchStatus.PENDING
+    if not settled_by_events(app.settings):
+        # Without provider events a stale claim is taken over at once; with them, only
+        # reconcile releases it, after the in-doubt wait.
+        claimable = or_(claimable, and_(Batch.status == BatchStatus.SENDING,
+                                        Batch.claimed_at < stale_before))
     with transaction(app.sessions) as session:
         result = session.execute(
             update(Batch)
-            .where(Batch.id == batch_id, or_(
-                Batch.status == BatchStatus.PENDING,
-                and_(Batch.status == BatchStatus.SENDING, Batch.claimed_at < stale_before),
-            ))
+            .where(Batch.id == batch_id, claimable)
             .values(status=BatchStatus.SENDING, claimed_at=now, attempts=Batch.attempts + 1)
             .execution_options(synchronize_session=False)
         )
@@ -69,10 +101,11 @@ def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
 
 
 def record_outcome(app: App, batch_id: str, claimed_at: datetime, **values: Any) -> None:
+    """Record what the provider answered; a worker thought dead (in doubt) may still do so."""
     with transaction(app.sessions) as session:
         session.execute(
             update(Batch)
-            .where(Batch.id == batch_id, Batch.status == BatchStatus.SENDING,
+            .where(Batch.id == batch_id, Batch.status.in_(LIVE),
                    Batch.claimed_at == claimed_at)
             .values(**values)
             .execution_options(synchronize_session=False)
@@ -90,9 +123,9 @@ def batch_counts(session: Session, edition_id: int) -> dict[BatchStatus, int]:
 
 
 def finish_edition(session: Session, edition_id: int, now: datetime | None = None) -> bool:
-    """Close a sending edition once none of its batches is pending or sending."""
+    """Close a sending edition once none of its batches is pending, sending or in doubt."""
     counts = batch_counts(session, edition_id)
-    if counts.get(BatchStatus.PENDING) or counts.get(BatchStatus.SENDING):
+    if any(counts.get(status) for status in OPEN):
         return False
     failed, total = counts.get(BatchStatus.FAILED, 0), sum(counts.values())
     status = EditionStatus.FAILED if total and failed == total else EditionStatus.SENT
@@ -108,13 +141,18 @@ def finish_edition(session: Session, edition_id: int, now: datetime | None = Non
 def advance(app: App, batch_id: str, claimed_at: datetime, after_id: int) -> None:
     """Move the batch's start past readers already handed over, so a retry skips them."""
     with transaction(app.sessions) as session:
-        session.execute(
-            update(Batch)
-            .where(Batch.id == batch_id, Batch.status == BatchStatus.SENDING,
-                   Batch.claimed_at == claimed_at, Batch.after_id < after_id)
-            .values(after_id=after_id)
-            .execution_options(synchronize_session=False)
-        )
+        move_cursor(session, batch_id, claimed_at, after_id)
+
+
+def move_cursor(session: Session, batch_id: str, claimed_at: datetime, after_id: int) -> None:
+    """``advance`` inside the caller's transaction (with the readers' delivery rows)."""
+    session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status.in_(LIVE),
+               Batch.claimed_at == claimed_at, Batch.after_id < after_id)
+        .values(after_id=after_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def edition_of(batch_id: str) -> int | None:

@@ -75,3 +75,4 @@ class ReconcileReport:
 
     redriven: list[str]
     finished: list[int]
+    in_doubt: list[str] = dataclasses.field(default_factory=list)  # waiting for events

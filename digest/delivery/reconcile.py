@@ -1,4 +1,12 @@
-"""Re-drive batches a dead worker or a flushed broker left behind; close finished editions."""
+"""Re-drive batches a dead worker or a flushed broker left behind; close finished editions.
+
+A batch left in sending by a dead worker may have reached the provider. With SendGrid's Event
+Webhook on (``ledger.settled_by_events``) it is marked in doubt and waits
+``DIGEST_IN_DOUBT_MINUTES`` for the provider's "processed" events, which record the readers
+it accepted; then it is re-sent, and the send skips every reader with a record. Without the
+webhook it is re-driven as soon as it is stale, as before: a request the provider accepted
+just before the worker died is then sent again (``digest stats`` says so).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,10 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
-from digest.delivery.ledger import finish_edition
+from digest.delivery.ledger import LIVE, finish_edition, settled_by_events
 from digest.delivery.outcomes import ReconcileReport
 from digest.mail.personalize import RecipientFactory
 from digest.runtime import App, Dispatch
@@ -24,38 +33,25 @@ from digest.store.sessions import transaction
 log = logging.getLogger(__name__)
 
 
-
 def reconcile(app: App, now: datetime | None = None, *,
               dispatch: Dispatch | None = None) -> ReconcileReport:
     """Re-drive batches pending or stuck in sending past the stale limit; close done editions.
 
+    With the Event Webhook on, a stuck batch first waits in doubt (see the module docstring).
     With ``dispatch`` the batches go to the workers; without, they are sent in this process.
     """
     now = now or utcnow()
-    stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
     with transaction(app.sessions) as session:
         open_editions = list(session.scalars(
             select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
         finished = [e for e in open_editions if finish_edition(session, e, now)]
-        rows = session.execute(
-            select(Batch.id, Batch.status).join(Edition)
-            .where(Edition.status == EditionStatus.SENDING, or_(
-                and_(Batch.status == BatchStatus.PENDING,
-                     func.coalesce(Batch.claimed_at, Edition.created_at) < stale_before),
-                and_(Batch.status == BatchStatus.SENDING, Batch.claimed_at < stale_before),
-            ))
-            .order_by(Batch.edition_id, Batch.seq)
-        ).all()
-        stuck = [batch_id for batch_id, _ in rows]
-        waiting = [batch_id for batch_id, status in rows if status == BatchStatus.PENDING]
-        if waiting:
-            # Stamp the re-drive, so the next pass does not queue the same batches again
-            # while these messages still wait in the broker.
-            session.execute(update(Batch).where(Batch.id.in_(waiting),
-                                                Batch.status == BatchStatus.PENDING)
-                            .values(claimed_at=now).execution_options(synchronize_session=False))
-    log.info("reconcile: %d batches to re-drive, %d editions finished", len(stuck),
-             len(finished), extra={"batch_ids": stuck, "edition_ids": finished})
+        stuck, in_doubt = _settle(app, session, now)
+    log.info("reconcile: %d batches to re-drive, %d in doubt, %d editions finished",
+             len(stuck), len(in_doubt), len(finished),
+             extra={"batch_ids": stuck, "edition_ids": finished})
+    if in_doubt:
+        log.warning("reconcile: %d batches in doubt, waiting %s min for the provider's events",
+                    len(in_doubt), app.settings.in_doubt_minutes, extra={"batch_ids": in_doubt})
     if stuck:
         log.warning("reconcile: re-driving %d batches", len(stuck), extra={"batch_ids": stuck})
         if dispatch is not None:
@@ -64,4 +60,49 @@ def reconcile(app: App, now: datetime | None = None, *,
             factory = RecipientFactory(app.settings)
             for batch_id in stuck:
                 send_batch_until_done(app, batch_id, recipients=factory, now=now)
-    return ReconcileReport(stuck, finished)
+    return ReconcileReport(stuck, finished, in_doubt)
+
+
+def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[str]]:
+    """Sort the open editions' stuck batches: (to re-drive now, waiting in doubt)."""
+    stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
+    events = settled_by_events(app.settings)
+    # A batch stale since before this has had its whole in-doubt wait for events.
+    waited_before = stale_before - timedelta(minutes=app.settings.in_doubt_minutes)
+    rows = session.execute(
+        select(Batch.id, Batch.status, Batch.claimed_at).join(Edition)
+        .where(Edition.status == EditionStatus.SENDING, or_(
+            and_(Batch.status == BatchStatus.PENDING,
+                 func.coalesce(Batch.claimed_at, Edition.created_at) < stale_before),
+            and_(Batch.status.in_(LIVE), Batch.claimed_at < stale_before),
+        ))
+        .order_by(Batch.edition_id, Batch.seq)
+    ).all()
+    stuck: list[str] = []
+    waiting: list[str] = []  # pending: queued again, stamped below
+    doubtful: list[str] = []
+    for batch_id, status, claimed_at in rows:
+        if status == BatchStatus.PENDING or not events:
+            stuck.append(batch_id)
+            if status == BatchStatus.PENDING:
+                waiting.append(batch_id)
+        elif claimed_at is not None and claimed_at < waited_before:
+            stuck.append(batch_id)  # the events are in: re-send to the readers without one
+            waiting.append(batch_id)
+        else:
+            doubtful.append(batch_id)
+    if waiting:
+        # Stamp the re-drive (and release what waited in doubt), so the next pass does not
+        # queue the same batches again while these messages still wait in the broker.
+        session.execute(update(Batch).where(Batch.id.in_(waiting),
+                                            Batch.status.in_((BatchStatus.PENDING, *LIVE)))
+                        .values(status=BatchStatus.PENDING, claimed_at=now)
+                        .execution_options(synchronize_session=False))
+    if doubtful:
+        note = (f"in doubt since its worker died mid-send: waiting "
+                f"{app.settings.in_doubt_minutes:g} min for SendGrid's processed events")
+        session.execute(update(Batch).where(Batch.id.in_(doubtful),
+                                            Batch.status == BatchStatus.SENDING)
+                        .values(status=BatchStatus.IN_DOUBT, error=note)
+                        .execution_options(synchronize_session=False))
+    return stuck, doubtful

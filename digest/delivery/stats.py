@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from digest.delivery.ledger import batch_counts
+from digest.delivery.ledger import batch_counts, in_doubt_notes
 from digest.delivery.readercounts import ReaderCounts, reader_counts
 from digest.runtime import App
 from digest.store.models import Batch, BatchStatus, Edition, Feed, FeedStatus, Subscriber
@@ -122,4 +122,4 @@ def stats(app: App, limit: int = 10) -> StatsReport:
                                        Feed.consecutive_failures > 0))
                 .order_by(Feed.status == FeedStatus.ACTIVE, Feed.id))
         ]
-    return StatsReport(subscribers, editions, failures)
+    return StatsReport(subscribers, editions, failures, in_doubt_notes(app.settings))

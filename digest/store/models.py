@@ -216,6 +216,8 @@ class BatchStatus(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # Its worker died after the request went out: waiting for the provider's events.
+    IN_DOUBT = "in_doubt"
 
 
 class Batch(Base):
