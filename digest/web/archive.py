@@ -16,7 +16,7 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from digest.config import TEMPLATES_DIR, Settings
@@ -24,7 +24,7 @@ from digest.mail.links import archive_url, generic_substitutions, signup_url
 from digest.mail.message import personalize
 from digest.mail.render import MAX_POSTS, render_digest, sections_for
 from digest.readers.mails import blog_url
-from digest.store.models import Edition, EditionStatus, Feed, Post
+from digest.store.models import Batch, BatchStatus, Edition, EditionStatus, Feed, Post
 from digest.web.deps import get_app
 from digest.web.pages import error_page
 
@@ -43,6 +43,14 @@ _ARCHIVE_BAR = ("padding: 14px 16px; text-align: center; font-family: -apple-sys
                 "'Segoe UI', Roboto, Helvetica, Arial, sans-serif; font-size: 15px; "
                 "line-height: 20px; color: #5f6368;")
 _BAR_LINK = "display: inline-block; padding: 12px 8px; color: inherit; font-weight: bold;"
+
+
+# Shown once it has reached readers: sent, or still sending (a large fan-out, a resend) with
+# a batch already out, whose readers may click "View in browser".
+_VISIBLE = or_(Edition.status == EditionStatus.SENT,
+               and_(Edition.status == EditionStatus.SENDING,
+                    exists().where(Batch.edition_id == Edition.id,
+                                   Batch.status == BatchStatus.SENT)))
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,9 @@ def archive_edition(request: Request, edition_id: str) -> HTMLResponse:
     app = get_app(request)
     number = _edition_number(edition_id)
     with app.sessions() as session:
-        edition = session.get(Edition, number) if number is not None else None
-        if edition is None or edition.status is not EditionStatus.SENT:
+        edition = session.scalars(select(Edition).where(Edition.id == number, _VISIBLE)
+                                  ).first() if number is not None else None
+        if edition is None:
             return error_page(request, 404, "No such digest",
                               "This digest does not exist or has not been sent yet.")
         page = public_html(app.settings, edition, _full_html(session, app.settings, edition))
@@ -130,7 +139,7 @@ def _sent_editions(session: Session) -> list[Edition]:
     """
     query = (
         select(Edition)
-        .where(Edition.status == EditionStatus.SENT)
+        .where(_VISIBLE)
         .order_by(Edition.created_at.desc(), Edition.id.desc())
         .limit(_ARCHIVE_LIMIT * 4)
     )

@@ -171,3 +171,22 @@ def test_an_unknown_edition_id_past_bigint_is_a_404_on_postgresql(app) -> None:
     with TestClient(web) as c:
         assert c.get(f"/archive/{2**63}").status_code == 404
         assert c.get(f"/archive/{2**63 - 1}").status_code == 404
+
+
+def test_an_edition_being_resent_stays_in_the_archive(app) -> None:
+    from digest.delivery.resend import resend_edition
+    from digest.delivery.send import send_digest
+    from tests.delivery_helpers import add_post, add_readers
+
+    web = FastAPI()
+    web.state.digest = app
+    web.include_router(router)
+    client = TestClient(web)
+    add_readers(app, 1)
+    add_post(app, "Resent post")
+    edition_id = send_digest(app).edition_id
+    add_readers(app, 1, start=1)
+    queued = resend_edition(app, edition_id, queue=True, dispatch=lambda ids: None)
+    assert queued.status == "queued"  # its new batch waits for a worker
+    assert "Resent post" in client.get("/archive").text
+    assert client.get(f"/archive/{edition_id}").status_code == 200
