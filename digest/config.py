@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # provider's "processed" events before it is re-sent to the readers without one.
     # Fractions are accepted (0.05 = 3 s), which the crash tests use.
     in_doubt_minutes: float = Field(default=15, ge=0)
+    # Days the per-reader delivery record is kept (pruned nightly); 0 keeps it forever.
+    delivery_retention_days: int = Field(default=400, ge=0)
 
     # Readers
     welcome_with_latest: bool = True

@@ -37,7 +37,7 @@ if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a de
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile, and
-    the nightly expiry of sign-ups that were never confirmed.
+    the nightly expiry of sign-ups that were never confirmed and of old delivery records.
 
     The weekly and daily crontabs come from ``delivery.schedule``, which keys periods from
     the very same objects."""
@@ -66,6 +66,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "expire-pending": {
             "task": "digest.tasks.expire_pending_task",
             "schedule": crontab(minute="30", hour="3"),
+        },
+        "prune-deliveries": {
+            "task": "digest.tasks.prune_deliveries_task",
+            "schedule": crontab(minute="45", hour="3"),
         },
     }
 
@@ -194,6 +198,14 @@ def expire_pending_task() -> int:
     from digest.readers.roster import expire_pending
 
     return expire_pending(_app())
+
+
+@celery_app.task(name="digest.tasks.prune_deliveries_task")  # type: ignore[untyped-decorator]
+def prune_deliveries_task() -> int:
+    """Forget delivery records past DIGEST_DELIVERY_RETENTION_DAYS."""
+    from digest.delivery.record import prune_expired
+
+    return prune_expired(_app())
 
 
 @celery_app.task(name="digest.tasks.websub_renew_task")  # type: ignore[untyped-decorator]

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from digest.config import Settings
-from digest.delivery.ledger import advance, claim_batch, edition_of, load_batch, record_outcome
+from digest.delivery.ledger import (
+    claim_batch,
+    edition_of,
+    load_batch,
+    move_cursor,
+    record_outcome,
+)
 from digest.delivery.outcomes import BatchOutcome
+from digest.delivery.received import render_variant, still_new
+from digest.delivery.record import already_handed, mark_failed, record_handed
 from digest.delivery.retry import backoff
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.mail.compose import outgoing_mail as compose_mail
@@ -18,46 +27,105 @@ from digest.mail.personalize import RecipientFactory
 from digest.mail.render import RenderedEdition
 from digest.mail.transports.base import BatchInterrupted, Transport
 from digest.runtime import App
-from digest.store.models import Batch, BatchStatus, Edition, utcnow
+from digest.store.models import Batch, BatchStatus, DeliveryStatus, Edition, utcnow
+from digest.store.sessions import transaction
 
 log = logging.getLogger(__name__)
 
 
-
-
-
 def outgoing_mail(
-    settings: Settings, edition: Edition, batch_id: str | None = None
+    settings: Settings, edition: Edition, batch_id: str | None = None,
+    rendered: RenderedEdition | None = None,
 ) -> OutgoingMail:
-    """The shared message of ``edition``, tagged with its edition and batch ids."""
-    rendered = RenderedEdition(edition.subject, edition.html, edition.text, len(edition.post_ids))
+    """The shared message of ``edition`` (or of ``rendered``, a variant of it holding only
+    some of its posts), tagged with its edition and batch ids."""
+    rendered = rendered or RenderedEdition(edition.subject, edition.html, edition.text,
+                                           len(edition.post_ids))
     mail = compose_mail(settings, rendered, edition_id=edition.id or None)
     if batch_id is None:
         return mail
     return dataclasses.replace(mail, custom_args={**mail.custom_args, "batch_id": batch_id})
 
 
-def _hand_over(app: App, batch_id: str, claimed_at: datetime, transport: Transport,
-               mail: OutgoingMail, recipients: Sequence[Recipient]) -> list[str]:
+class _Cursor:
+    """The batch's resume point: past the longest run of readers, in id order, who are done
+    (handed over, refused, or with nothing new). Readers go out grouped by the posts they
+    still need, not in id order, so the cursor stops before the first reader not yet done."""
+
+    def __init__(self, ids: Sequence[int], done: Iterable[int]) -> None:
+        self.ids, self.done, self.pos = list(ids), set(done), 0
+        self._walk()
+
+    def _walk(self) -> None:
+        while self.pos < len(self.ids) and self.ids[self.pos] in self.done:
+            self.pos += 1
+
+    def mark(self, ids: Iterable[int]) -> int | None:
+        """Record ``ids`` as done; the new cursor, or None when it did not move or all are done
+        (a finished batch keeps its range, as before)."""
+        before = self.pos
+        self.done.update(ids)
+        self._walk()
+        if self.pos == before or self.pos == len(self.ids):
+            return None
+        return self.ids[self.pos - 1]
+
+    def pending(self) -> list[int]:
+        return [sid for sid in self.ids if sid not in self.done]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """Where one request's readers are recorded."""
+
+    batch_id: str
+    claimed_at: datetime
+    edition_id: int
+    cursor: _Cursor
+
+
+def _refused_ids(chunk: Sequence[Recipient], refused: Sequence[str]) -> set[int]:
+    """The readers behind per-reader refusals (each "address: reason", as transports say)."""
+    by_email = {r.email: _subscriber_id(r) for r in chunk}
+    found = {by_email.get(text.split(": ", 1)[0]) for text in refused}
+    return {sid for sid in found if sid}
+
+
+def _record(app: App, req: _Request, chunk: Sequence[Recipient], refused: Sequence[str]) -> None:
+    """The readers of one accepted request, and the cursor past them, in one transaction."""
+    ids = [_subscriber_id(r) for r in chunk]
+    refused_ids = _refused_ids(chunk, refused)
+    moved = req.cursor.mark(ids)
+    at = utcnow()
+    with transaction(app.sessions) as session:
+        record_handed(session, req.edition_id, [i for i in ids if i not in refused_ids], at)
+        record_handed(session, req.edition_id, sorted(refused_ids), at, DeliveryStatus.REFUSED)
+        if moved is not None:
+            move_cursor(session, req.batch_id, req.claimed_at, moved)
+
+
+def _hand_over(app: App, req: _Request, transport: Transport, mail: OutgoingMail,
+               recipients: Sequence[Recipient]) -> list[str]:
     """Send ``recipients`` in requests of at most ``transport.max_batch``; return refusals.
 
     A batch can hold more readers than planned (a reader confirmed or unpaused in its id
     range since the snapshot), so it is split here rather than refused by the provider.
     After each accepted request, and after the readers a ``BatchInterrupted`` says were
-    accepted, the ledger cursor moves past them: a retry resumes instead of resending.
+    accepted, they are recorded (``delivery.record``) and the ledger cursor moves past them,
+    in one transaction: a retry skips them instead of resending.
     """
     step = max(1, transport.max_batch)
     refused: list[str] = []
     for start in range(0, len(recipients), step):
         chunk = recipients[start:start + step]
         try:
-            refused.extend(transport.send_batch(mail, chunk) or [])
+            answer = list(transport.send_batch(mail, chunk) or [])
         except BatchInterrupted as exc:
             if exc.accepted > 0:
-                advance(app, batch_id, claimed_at, _subscriber_id(chunk[exc.accepted - 1]))
+                _record(app, req, chunk[:exc.accepted], exc.refused)
             raise
-        if start + step < len(recipients):
-            advance(app, batch_id, claimed_at, _subscriber_id(chunk[-1]))
+        _record(app, req, chunk, answer)
+        refused.extend(answer)
     return refused
 
 
@@ -72,6 +140,37 @@ def _refusal_note(refused: Sequence[str]) -> str | None:
     shown = "; ".join(refused[:5])
     more = f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
     return f"{len(refused)} readers refused: {shown}{more}"[:2000]
+
+
+def _plan(app: App, batch: Batch, edition: Edition, rows: Sequence[Any],
+          batch_id: str) -> tuple[list[tuple[OutgoingMail, list[Any]]], set[int]]:
+    """The batch's readers grouped by the mail each gets, and those who need none.
+
+    Readers already handed this edition (a retry, a re-drive) are left out; so are readers who
+    received every post of it in another edition. Readers who received some get a variant with
+    only the rest, rendered once per distinct set of posts.
+    """
+    ids = [int(r.id) for r in rows]
+    with app.sessions() as session:
+        done = already_handed(session, edition.id, ids)
+        needs = still_new(session, edition, batch.after_id, batch.upto_id)
+        full: list[Any] = []
+        partial: dict[frozenset[int], list[Any]] = {}
+        for row in rows:
+            if row.id in done:
+                continue
+            posts = needs.get(row.id)
+            if posts is None:
+                full.append(row)
+            elif posts:
+                partial.setdefault(posts, []).append(row)
+            else:
+                done.add(row.id)  # every post already received elsewhere
+        groups = [(outgoing_mail(app.settings, edition, batch_id), full)] if full else []
+        for posts, readers in partial.items():
+            variant = render_variant(session, app.settings, edition, posts)
+            groups.append((outgoing_mail(app.settings, edition, batch_id, variant), readers))
+    return groups, done
 
 
 def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
@@ -92,20 +191,24 @@ def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
     if not claim_batch(app, batch_id, claimed_at):
         return BatchOutcome(batch_id, "skipped")
     batch, edition, rows = load_batch(app, batch_id)
+    groups, done = _plan(app, batch, edition, rows, batch_id)
+    req = _Request(batch_id, claimed_at, edition.id, _Cursor([int(r.id) for r in rows], done))
     make = recipients or RecipientFactory(app.settings)
-    batch_recipients = [make(r.id, r.email, r.name, r.link_key) for r in rows]
     own = transport is None
     transport = transport or app.transport()
-    mail = outgoing_mail(app.settings, edition, batch_id)
+    refused: list[str] = []
     try:
-        refused = _hand_over(app, batch_id, claimed_at, transport, mail, batch_recipients)
+        for mail, readers in groups:
+            chunk = [make(r.id, r.email, r.name, r.link_key) for r in readers]
+            refused.extend(_hand_over(app, req, transport, mail, chunk))
     except PermanentDeliveryError as exc:
+        _mark_failed(app, req)
         record_outcome(app, batch_id, claimed_at, status=BatchStatus.FAILED, error=str(exc))
         return BatchOutcome(batch_id, "failed", len(rows), batch.attempts, str(exc))
     except Exception as exc:  # transient, or a failure the transport did not map
         if not isinstance(exc, TransientDeliveryError):
             log.exception("batch %s: unexpected error from %r", batch_id, transport)
-        return _retry_later(app, batch, claimed_at, len(rows), exc)
+        return _retry_later(app, batch, req, len(rows), exc)
     finally:
         if own:
             transport.close()
@@ -114,7 +217,13 @@ def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
     return BatchOutcome(batch_id, "sent", len(rows), batch.attempts)
 
 
-def _retry_later(app: App, batch: Batch, claimed_at: datetime, size: int,
+def _mark_failed(app: App, req: _Request) -> None:
+    """The readers of a batch that failed for good and were not handed over: FAILED rows."""
+    with transaction(app.sessions) as session:
+        mark_failed(session, req.edition_id, req.cursor.pending(), utcnow())
+
+
+def _retry_later(app: App, batch: Batch, req: _Request, size: int,
                  exc: Exception) -> BatchOutcome:
     """Put the batch back as pending with a backoff, or fail it once out of attempts.
 
@@ -122,7 +231,9 @@ def _retry_later(app: App, batch: Batch, claimed_at: datetime, size: int,
     be re-driven forever by reconcile and never reach the operator.
     """
     text = str(exc) if isinstance(exc, TransientDeliveryError) else f"{exc!r}"
+    claimed_at = req.claimed_at
     if batch.attempts >= app.settings.max_send_attempts:
+        _mark_failed(app, req)
         error = f"gave up after {batch.attempts} attempts: {text}"
         record_outcome(app, batch.id, claimed_at, status=BatchStatus.FAILED, error=error)
         return BatchOutcome(batch.id, "failed", size, batch.attempts, error)

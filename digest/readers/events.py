@@ -5,7 +5,9 @@ checks out with the configured public key (``sendgrid.helpers.eventwebhook.Event
 the timestamp is within ``REPLAY_WINDOW`` of now. Each event is applied once (``sg_event_id``
 is the primary key of ``WebhookEvent``). Bounces, drops for bounced or invalid addresses, spam
 reports and unsubscribes suppress the reader at once; delivered, open and click are counted on
-the edition named in the event's custom args.
+the edition named in the event's custom args. Every event naming an edition and a reader
+(``edition_id`` and ``subscriber_id`` custom args) also moves that reader's delivery row
+(processed, deferred, delivered, bounced, dropped, complained, unsubscribed; never back).
 
 Events are applied or skipped one by one: a request is first applied in one transaction (the
 common case, one commit), and if anything in it fails, each event is applied again in its own,
@@ -30,7 +32,14 @@ from digest.errors import DigestError
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hashes
 from digest.runtime import App
-from digest.store.models import Edition, Subscriber, SubscriberStatus, WebhookEvent
+from digest.store.deliveries import apply_event
+from digest.store.models import (
+    DeliveryStatus,
+    Edition,
+    Subscriber,
+    SubscriberStatus,
+    WebhookEvent,
+)
 from digest.store.sessions import transaction
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -49,6 +58,18 @@ _SUPPRESS = {
 _DROP_REASONS = ("bounce", "invalid")
 _EVENT_ID_LENGTH = 100  # WebhookEvent.sg_event_id
 _COUNTERS = {"delivered": Edition.delivered, "open": Edition.opens, "click": Edition.clicks}
+# Events that move a reader's delivery row (``store.deliveries``: forward only).
+_DELIVERY = {
+    "processed": DeliveryStatus.PROCESSED,
+    "deferred": DeliveryStatus.DEFERRED,
+    "delivered": DeliveryStatus.DELIVERED,
+    "bounce": DeliveryStatus.BOUNCED,
+    "dropped": DeliveryStatus.DROPPED,
+    "spamreport": DeliveryStatus.COMPLAINED,
+    "unsubscribe": DeliveryStatus.UNSUBSCRIBED,
+    "group_unsubscribe": DeliveryStatus.UNSUBSCRIBED,
+}
+_MESSAGE_ID_LENGTH = 100  # Delivery.message_id
 
 
 class WebhookRejected(DigestError):
@@ -141,6 +162,19 @@ def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
     return lifecycle.suppress(session, match, status, now, reason) > 0
 
 
+def _move_delivery(session: Session, event: dict[str, Any], kind: str,
+                   edition_id: int | None, now: datetime) -> bool:
+    """Move the reader's delivery row for the edition named in the event's custom args."""
+    status = _DELIVERY.get(kind)
+    subscriber_id = _int(event.get("subscriber_id"))
+    if status is None or edition_id is None or subscriber_id is None:
+        return False
+    if session.get(Edition, edition_id) is None:
+        return False  # an edition deleted since, or another sender's ids: nothing to move
+    message_id = _text(event.get("sg_message_id"), _MESSAGE_ID_LENGTH) or None
+    return apply_event(session, edition_id, subscriber_id, status, now, message_id)
+
+
 def apply_events(session: Session, events: list[dict[str, Any]],
                  now: datetime | None = None, *, address_key: bytes) -> WebhookReport:
     """Apply verified events once each; replays of a ``sg_event_id`` are ignored.
@@ -166,6 +200,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
                                  email_hash=hashed, edition_id=edition_id))
         session.flush()
         applied += 1
+        _move_delivery(session, event, kind, edition_id, now)
         status = _suppression(event)
         if status is not None:
             suppressed += _suppress(session, event, status, hashes, now)

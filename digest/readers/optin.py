@@ -18,7 +18,9 @@ from digest.readers import mails as reader_mail
 from digest.readers.addresses import email_hash, normalise
 from digest.readers.lookup import by_address, by_token
 from digest.runtime import App
+from digest.store.deliveries import apply_event
 from digest.store.models import (
+    DeliveryStatus,
     Edition,
     EditionStatus,
     Subscriber,
@@ -143,6 +145,10 @@ def _send_welcome(app: App, subscriber_id: int, address: str, name: str | None,
         _send(app, mail, recipient)
     except DeliveryError:  # the reader is subscribed either way; the welcome is a courtesy
         log.exception("welcome mail to subscriber %s failed", subscriber_id)
+        return
+    if latest is not None:  # the reader has these posts now: no digest brings them again
+        with transaction(app.sessions) as session:
+            apply_event(session, latest.id, subscriber_id, DeliveryStatus.HANDED, utcnow())
 
 
 def confirm_status(app: App, token: str) -> SubscriberStatus:

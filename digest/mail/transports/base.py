@@ -16,13 +16,16 @@ class BatchInterrupted(TransientDeliveryError):
     """A transient failure after the first ``accepted`` recipients were already handed over.
 
     Delivery resumes the batch after them, so a connection that drops mid-batch does not
-    mail those readers twice.
+    mail those readers twice. ``refused`` lists those of them refused one by one, as
+    ``send_batch`` would have returned them.
     """
 
     def __init__(self, message: str, status: int | None = None,
-                 retry_after: float | None = None, *, accepted: int) -> None:
+                 retry_after: float | None = None, *, accepted: int,
+                 refused: Sequence[str] = ()) -> None:
         super().__init__(message, status, retry_after)
         self.accepted = accepted
+        self.refused = list(refused)
 
 
 class Transport(Protocol):

@@ -81,13 +81,15 @@ def _mapped(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
 
 
 def _interrupted(error: TransientDeliveryError | PermanentDeliveryError, done: int,
-                 total: int) -> TransientDeliveryError | PermanentDeliveryError:
+                 total: int, refused: Sequence[str] = ()
+                 ) -> TransientDeliveryError | PermanentDeliveryError:
     """Say how far the batch got, so a retry resumes after the readers already accepted."""
     if isinstance(error, PermanentDeliveryError):
         return PermanentDeliveryError(f"{error} (after {done} of {total} readers)", error.status)
     if not done:
         return error
-    return BatchInterrupted(str(error), error.status, error.retry_after, accepted=done)
+    return BatchInterrupted(str(error), error.status, error.retry_after, accepted=done,
+                            refused=refused)
 
 
 class SmtpTransport:
@@ -144,10 +146,10 @@ class SmtpTransport:
                 try:
                     self._send_one(conn, mail, recipient, domain, refused)
                 except (smtplib.SMTPException, OSError) as exc:
-                    raise _interrupted(_mapped(exc), done, len(recipients)) from exc
+                    raise _interrupted(_mapped(exc), done, len(recipients), refused) from exc
                 except Exception as exc:  # a time limit, a bug: still say how far we got
                     error = TransientDeliveryError(f"SMTP batch interrupted: {exc!r}")
-                    raise _interrupted(error, done, len(recipients)) from exc
+                    raise _interrupted(error, done, len(recipients), refused) from exc
         finally:
             try:
                 conn.quit()
