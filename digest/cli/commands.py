@@ -76,8 +76,8 @@ def preview(
     cadence: CadenceOpt = Cadence.WEEKLY,
 ) -> None:
     """Render what `digest send` would send now, without sending or recording anything."""
+    from digest.delivery.editions import NOTHING_NEW
     from digest.delivery.editions import preview as render_preview
-    from digest.delivery.send import NOTHING_NEW
 
     rendered = render_preview(open_app(), cadence=cadence)
     if rendered is None:

@@ -48,6 +48,7 @@ _CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
 # transaction, a retried failed edition, clock skew between hosts).
 LOOKBACK = timedelta(days=31)
 _SUBJECT_MAX = 998  # Edition.subject, and the longest line RFC 5322 allows
+NOTHING_NEW = "nothing new to send: every post is already in a digest for these readers"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class SendResult:
     failed: int
     cadence: str | None = None
     posts: tuple[str, ...] = ()  # the titles, in the edition's order
+    # Readers who already received some of the posts elsewhere: (how many, the titles they
+    # still get; none: they are skipped). Filled in by a dry run.
+    partial: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     def describe(self) -> str:
         """The outcome for the operator, then the posts' titles (a dry run lists the same)."""
@@ -56,6 +59,10 @@ class SendResult:
             line += f"\n{self.reason}"
         if self.batches:
             line += "".join(f"\n  - {title}" for title in self.posts)
+        for count, titles in self.partial:
+            who = f"of them, {_n(count, 'reader')} already received"
+            line += (f"\n{who} some of these posts and will get only: {'; '.join(titles)}"
+                     if titles else f"\n{who} all of these posts and will get nothing")
         return line
 
     def as_dict(self) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
-from digest.delivery.editions import claim_edition, draft, render_posts
+from digest.delivery.dryrun import dry_run_result
+from digest.delivery.editions import NOTHING_NEW, claim_edition
 from digest.delivery.ledger import batch_counts, finish_edition
 from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import NO_READERS, batch_size_for, count_recipients, plan_batches
@@ -42,9 +43,6 @@ from digest.store.models import (
 from digest.store.sessions import transaction
 
 Progress = Callable[[int, int], None]
-
-
-NOTHING_NEW = "nothing new to send: every post is already in a digest for these readers"
 
 
 def titles(session: Session, post_ids: Sequence[int]) -> tuple[str, ...]:
@@ -91,7 +89,7 @@ def send_digest(
     if to is not None:
         return send_test_copy(app, to, cadence=cadence, now=now)
     if dry_run:
-        return _dry_run(app, cadence, manual, now)
+        return dry_run_result(app, cadence, manual=manual, now=now)
     with app.sessions() as session:
         if count_recipients(session, cadence) == 0:
             return SendResult(None, EditionStatus.EMPTY.value, NO_READERS, 0, 0, 0, 0,
@@ -145,32 +143,3 @@ def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Tran
         done += planned.get(batch_id, 0)
         if progress is not None:
             progress(done, total)
-
-
-def _dry_run(app: App, cadence: Cadence, manual: bool, now: datetime | None) -> SendResult:
-    """What ``send_digest`` would do now: the same draft, readers and batch size."""
-    with app.sessions() as session:
-        upcoming = draft(session, app.settings, cadence, now)
-        if upcoming.posts:
-            render_posts(session, app.settings, upcoming.posts)  # fails here if it would there
-        readers = count_recipients(session, cadence)
-        names = tuple(p.title for p in upcoming.posts)
-        taken = None if manual else session.scalars(
-            select(Edition).where(Edition.key == upcoming.period.key,
-                                  Edition.status != EditionStatus.EMPTY)).first()
-    transport = app.transport()
-    size = batch_size_for(app.settings, transport)
-    transport.close()
-    reason: str | None
-    if taken is not None:
-        reason = f"the digest for {upcoming.period.key} was already sent (edition {taken.id})"
-        return SendResult(None, "dry-run", reason, readers, 0, 0, 0, cadence.value)
-    if not upcoming.posts:
-        reason = NOTHING_NEW if manual else upcoming.reason
-    elif not readers:
-        reason = NO_READERS
-    else:
-        reason = None
-    batches = -(-readers // size) if upcoming.posts else 0
-    return SendResult(None, "dry-run", reason, readers, batches, 0, 0, cadence.value,
-                      names if upcoming.posts else ())

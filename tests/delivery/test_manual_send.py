@@ -11,7 +11,14 @@ from digest.delivery.editions import preview
 from digest.delivery.resend import resend_edition
 from digest.delivery.send import send_digest
 from digest.errors import AlreadySentError, NoSuchEditionError
-from digest.store.models import Batch, Cadence, Delivery, DeliveryStatus, Edition
+from digest.store.models import (
+    Batch,
+    Cadence,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Subscriber,
+)
 from digest.store.sessions import transaction
 from tests.delivery_helpers import add_post, add_readers
 
@@ -72,8 +79,13 @@ def test_dry_run_equals_what_the_send_then_does(app, transport) -> None:
     add_post(app, "First title")
     add_post(app, "Second title")
     for cadence in (Cadence.WEEKLY, Cadence.DAILY):
+        shown = preview(app, cadence=cadence)
         dry = send_digest(app, cadence=cadence, manual=True, dry_run=True)
         real = send_digest(app, cadence=cadence, manual=True)
+        with app.sessions() as s:
+            sent = s.get(Edition, real.edition_id)
+            assert shown is not None and (sent.subject, len(sent.post_ids)) == \
+                (shown.subject, shown.post_count)
         assert (dry.recipients, dry.batches, dry.posts) == \
             (real.recipients, real.batches, real.posts)
         assert dry.posts == ("First title", "Second title")
@@ -83,6 +95,28 @@ def test_dry_run_equals_what_the_send_then_does(app, transport) -> None:
         assert lines[-2:] == ["  - First title", "  - Second title"]
         assert real.describe().splitlines()[-2:] == lines[-2:]
     assert len(transport.recipients) == 5  # 3 weekly + 2 daily, as the dry runs said
+
+
+def test_dry_run_names_readers_who_already_have_some_posts(app, transport) -> None:
+    add_readers(app, 2, cadence=Cadence.DAILY)
+    add_post(app, "Seen daily")
+    send_digest(app, cadence=Cadence.DAILY, manual=True)
+    with transaction(app.sessions) as s:  # both daily readers switch to weekly
+        s.execute(update(Subscriber).values(cadence=Cadence.WEEKLY))
+    add_readers(app, 1, start=5)
+    add_post(app, "Only new")
+    dry = send_digest(app, manual=True, dry_run=True)
+    assert dry.partial == ((2, ("Only new",)),)
+    assert "of them, 2 readers already received some of these posts and will get only: " \
+        "Only new" in dry.describe()
+    before = len(transport.sent)
+    real = send_digest(app, manual=True)
+    assert (real.recipients, real.posts) == (dry.recipients, dry.posts) == \
+        (3, ("Seen daily", "Only new"))
+    got = {r.email: mail.text for mail, rs in transport.sent[before:] for r in rs}
+    assert "Seen daily" in got["reader5@example.org"]
+    for switched in ("reader0@example.org", "reader1@example.org"):
+        assert "Only new" in got[switched] and "Seen daily" not in got[switched]
 
 
 def _rows(app, edition_id: int) -> dict[int, DeliveryStatus]:
