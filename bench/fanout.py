@@ -30,6 +30,7 @@ from digest.config import SAMPLE_FEED, Settings
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.send import send_digest
 from digest.feeds.poll import poll_feeds
+from digest.runtime import App
 from digest.store import migrate as schema
 from digest.store.models import Edition, EditionStatus
 from digest.tasks import make_celery
@@ -72,6 +73,17 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _record_size(app: App) -> dict[str, float]:
+    """The per-reader delivery record this send wrote: rows, and bytes on disk with indexes."""
+    with app.engine.connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
+        total, heap = conn.execute(text(
+            "SELECT pg_total_relation_size('deliveries'), pg_relation_size('deliveries')")).one()
+    return {"delivery_rows": int(rows), "deliveries_total_mb": total / 2**20,
+            "deliveries_heap_mb": heap / 2**20,
+            "bytes_per_delivery_row": total / rows if rows else 0.0}
 
 
 def run(readers: int, workers: int) -> dict[str, float]:
@@ -123,7 +135,8 @@ def run(readers: int, workers: int) -> dict[str, float]:
         delivered = sum(sink.received.values())
         figures = {"readers": readers, "delivered": delivered, "seconds": elapsed,
                    "claim_and_queue_seconds": queued, "readers_per_second": readers / elapsed,
-                   "peak_worker_rss_mb": max(peak.values()), "requests": sink.requests}
+                   "peak_worker_rss_mb": max(peak.values()), "requests": sink.requests,
+                   **_record_size(app)}
         app.engine.dispose()
         return figures
     finally:
