@@ -13,6 +13,7 @@ cleared in the planning transaction: the resend writes its own record of them.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from digest.store.models import (
     Edition,
     EditionStatus,
     Subscriber,
+    utcnow,
 )
 from digest.store.sessions import transaction
 
@@ -85,6 +87,24 @@ def _load(session: Session, edition_id: int) -> Edition:
         raise EditionError(f"edition {edition_id} is still being sent; resend it once it has "
                            "finished (see `digest stats`)")
     return edition
+
+
+def _check_record(session: Session, edition: Edition, retention_days: int,
+                  now: datetime) -> None:
+    """Refuse when the record cannot say who got the edition: it would go to everyone."""
+    if retention_days and edition.created_at < now - timedelta(days=retention_days):
+        raise EditionError(
+            f"edition {edition.id} is older than DIGEST_DELIVERY_RETENTION_DAYS "
+            f"({retention_days} days): who received it is no longer recorded, so it cannot be "
+            "resent without mailing readers who already have it")
+    handed = session.scalar(select(Delivery.subscriber_id).where(
+        Delivery.edition_id == edition.id).limit(1))
+    went_out = session.scalar(select(Batch.id).where(
+        Batch.edition_id == edition.id, Batch.status == BatchStatus.SENT).limit(1))
+    if handed is None and went_out is not None:
+        raise EditionError(
+            f"edition {edition.id} went out before readers were recorded one by one: who "
+            "received it is unknown, so it cannot be resent without mailing them again")
 
 
 def _reader(session: Session, app: App, edition: Edition, to: str) -> tuple[int | None, str]:
@@ -148,6 +168,7 @@ def resend_edition(app: App, edition_id: int, *, to: str | None = None, queue: b
     try:
         with transaction(app.sessions) as session:
             edition = _load(session, edition_id)
+            _check_record(session, edition, app.settings.delivery_retention_days, utcnow())
             reader_id, why = (None, "") if to is None else _reader(session, app, edition, to)
             batch_ids, planned = ([], 0) if why else _plan(session, edition, reader_id, size)
             cadence, names = edition.cadence.value, titles(session, edition.post_ids or [])

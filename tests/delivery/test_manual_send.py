@@ -166,3 +166,23 @@ def test_resend_to_one_reader(app, transport) -> None:
     assert transport.recipients[before:] == ["reader6@example.org"]
     with pytest.raises(NoSuchEditionError):
         resend_edition(app, first.edition_id + 100)
+
+
+def test_resend_refuses_when_the_record_cannot_tell_who_got_it(app, transport) -> None:
+    from sqlalchemy import delete
+
+    from digest.errors import EditionError
+
+    add_readers(app, 2)
+    add_post(app)
+    first = send_digest(app)
+    with transaction(app.sessions) as s:  # sent before readers were recorded one by one
+        s.execute(delete(Delivery).where(Delivery.edition_id == first.edition_id))
+    with pytest.raises(EditionError, match="unknown"):
+        resend_edition(app, first.edition_id)
+    with transaction(app.sessions) as s:  # older than the record is kept
+        s.execute(update(Edition).where(Edition.id == first.edition_id)
+                  .values(created_at=datetime.now(UTC) - timedelta(days=401)))
+    with pytest.raises(EditionError, match="DIGEST_DELIVERY_RETENTION_DAYS"):
+        resend_edition(app, first.edition_id)
+    assert len(transport.recipients) == 2
