@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -162,6 +162,15 @@ def _suppress(session: Session, event: dict[str, Any], status: SubscriberStatus,
     return lifecycle.suppress(session, match, status, now, reason) > 0
 
 
+def _edition_exists(session: Session, edition_id: int) -> bool:
+    """Whether the edition is known, asked once per request (not its whole rendered body)."""
+    known: dict[int, bool] = session.info.setdefault("digest_editions_known", {})
+    if edition_id not in known:
+        known[edition_id] = session.scalar(
+            select(Edition.id).where(Edition.id == edition_id)) is not None
+    return known[edition_id]
+
+
 def _move_delivery(session: Session, event: dict[str, Any], kind: str,
                    edition_id: int | None, now: datetime) -> bool:
     """Move the reader's delivery row for the edition named in the event's custom args."""
@@ -169,7 +178,7 @@ def _move_delivery(session: Session, event: dict[str, Any], kind: str,
     subscriber_id = _int(event.get("subscriber_id"))
     if status is None or edition_id is None or subscriber_id is None:
         return False
-    if session.get(Edition, edition_id) is None:
+    if not _edition_exists(session, edition_id):
         return False  # an edition deleted since, or another sender's ids: nothing to move
     message_id = _text(event.get("sg_message_id"), _MESSAGE_ID_LENGTH) or None
     return apply_event(session, edition_id, subscriber_id, status, now, message_id)
