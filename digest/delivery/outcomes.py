@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from digest.wording import plural
+
 
 @dataclass(frozen=True)
 class BatchOutcome:
@@ -48,19 +50,20 @@ class SendResult:
         cadence = f" ({self.cadence})" if self.cadence else ""
         line = f"{edition}{self.status}{cadence}"
         if self.status == "dry-run" and self.batches:
-            line += (f": would send {_n(len(self.posts), 'post')} to"
-                     f" {_n(self.recipients, 'reader')} in {_n(self.batches, 'batch')}")
+            line += (f": would send {plural(len(self.posts), 'post')} to"
+                     f" {plural(self.recipients, 'reader')} in {plural(self.batches, 'batch')}")
         elif self.status == "dry-run":
-            line += f": nothing would be sent ({_n(self.recipients, 'reader')} waiting)"
+            line += f": nothing would be sent ({plural(self.recipients, 'reader')} waiting)"
         elif self.status in ("queued", "sent", "failed", "sending"):
-            line += (f": {_n(len(self.posts), 'post')} to {_n(self.recipients, 'reader')} in"
-                     f" {_n(self.batches, 'batch')} ({self.sent} sent, {self.failed} failed)")
+            line += (f": {plural(len(self.posts), 'post')} to"
+                     f" {plural(self.recipients, 'reader')} in {plural(self.batches, 'batch')}"
+                     f" ({self.sent} sent, {self.failed} failed)")
         if self.reason:
             line += f"\n{self.reason}"
         if self.batches:
             line += "".join(f"\n  - {title}" for title in self.posts)
         for count, titles in self.partial:
-            who = f"of them, {_n(count, 'reader')} already received"
+            who = f"of them, {plural(count, 'reader')} already received"
             line += (f"\n{who} some of these posts and will get only: {'; '.join(titles)}"
                      if titles else f"\n{who} all of these posts and will get nothing")
         return line
@@ -68,12 +71,6 @@ class SendResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return dataclasses.asdict(self)
-
-
-def _n(count: int, noun: str) -> str:
-    """``1 post``, ``2 posts``, ``1 batch``, ``2 batches``."""
-    plural = noun + ("es" if noun.endswith(("s", "ch")) else "s")
-    return f"{count} {noun if count == 1 else plural}"
 
 
 @dataclass(frozen=True)
