@@ -147,12 +147,13 @@ def _plan(app: App, batch: Batch, edition: Edition, rows: Sequence[Any],
     """The batch's readers grouped by the mail each gets, and those who need none.
 
     Readers already handed this edition (a retry, a re-drive) are left out; so are readers who
-    received every post of it in another edition. Readers who received some get a variant with
-    only the rest, rendered once per distinct set of posts.
+    received every post of it in another edition (recorded as ALREADY_RECEIVED). Readers who
+    received some get a variant with only the rest, rendered once per distinct set of posts.
     """
     ids = [int(r.id) for r in rows]
     with app.sessions() as session:
         done = already_handed(session, edition.id, ids)
+        had_all: list[int] = []
         needs = still_new(session, edition, batch.after_id, batch.upto_id)
         full: list[Any] = []
         partial: dict[frozenset[int], list[Any]] = {}
@@ -165,12 +166,16 @@ def _plan(app: App, batch: Batch, edition: Edition, rows: Sequence[Any],
             elif posts:
                 partial.setdefault(posts, []).append(row)
             else:
-                done.add(row.id)  # every post already received elsewhere
+                had_all.append(row.id)  # every post already received elsewhere
         groups = [(outgoing_mail(app.settings, edition, batch_id), full)] if full else []
         for posts, readers in partial.items():
             variant = render_variant(session, app.settings, edition, posts)
             groups.append((outgoing_mail(app.settings, edition, batch_id, variant), readers))
-    return groups, done
+    if had_all:  # recorded, so stats account for them and a resend leaves them out
+        with transaction(app.sessions) as session:
+            record_handed(session, edition.id, had_all, utcnow(),
+                          DeliveryStatus.ALREADY_RECEIVED)
+    return groups, done | set(had_all)
 
 
 def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,

@@ -16,7 +16,7 @@ from digest.store.models import Delivery, DeliveryStatus
 D = DeliveryStatus
 # Outcomes that end a row's story: nothing earlier replaces them.
 FINAL = frozenset({D.DELIVERED, D.BOUNCED, D.DROPPED, D.COMPLAINED, D.UNSUBSCRIBED,
-                   D.REFUSED, D.FAILED})
+                   D.REFUSED, D.FAILED, D.ALREADY_RECEIVED})
 # Readers who did not get the edition: a resend may try them again.
 NOT_RECEIVED = frozenset({D.BOUNCED, D.DROPPED, D.REFUSED, D.FAILED})
 

@@ -274,6 +274,9 @@ class DeliveryStatus(enum.IntEnum):
     UNSUBSCRIBED = 8  # through the provider's own unsubscribe
     REFUSED = 9  # refused for this reader alone (an SMTP 5xx for one recipient)
     FAILED = 10  # the batch failed for good; this reader did not get the edition
+    # Not sent: the reader had received every post of it in other editions (a cadence
+    # switch, the welcome mail's latest digest, a manual send). Counts as received.
+    ALREADY_RECEIVED = 11
 
 
 class Delivery(Base):
