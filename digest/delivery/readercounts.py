@@ -5,7 +5,8 @@ them the way an operator asks: *delivered* is every copy that reached its inbox 
 those later reported as spam or unsubscribed from), *failed* every reader who did not get it
 for a reason other than a bounce (refused one by one, dropped by the provider, or a batch
 that failed for good), *in doubt* the readers of batches whose worker died after the request
-went out and that no event has yet settled.
+went out and that no event has yet settled, *already received* the readers not sent it
+because other editions had brought them every one of its posts.
 """
 
 from __future__ import annotations
@@ -46,13 +47,16 @@ class ReaderCounts:
     complained: int
     failed: int
     in_doubt: int
+    already_received: int
     by_status: dict[str, int]
 
     def describe(self) -> str:
         """One line: ``3 planned, 2 handed over, 1 delivered, ...``."""
         return (f"{self.planned} planned, {self.handed_over} handed over, "
                 f"{self.delivered} delivered, {self.bounced} bounced, "
-                f"{self.complained} complained, {self.failed} failed, {self.in_doubt} in doubt")
+                f"{self.complained} complained, {self.failed} failed, {self.in_doubt} in doubt"
+                + (f", {self.already_received} had every post already" if self.already_received
+                   else ""))
 
 
 def reader_counts(session: Session, edition: Edition) -> ReaderCounts:
@@ -67,6 +71,7 @@ def reader_counts(session: Session, edition: Edition) -> ReaderCounts:
         delivered=total(DELIVERED), bounced=found.get(D.BOUNCED, 0),
         complained=found.get(D.COMPLAINED, 0), failed=total(FAILED),
         in_doubt=_in_doubt(session, edition),
+        already_received=found.get(D.ALREADY_RECEIVED, 0),
         by_status={status.name.lower(): n for status, n in sorted(found.items())},
     )
 

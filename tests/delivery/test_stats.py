@@ -56,7 +56,7 @@ def test_stats_count_each_edition_s_readers_by_outcome(app, transport) -> None:
     edition = report.as_dict()["editions"][0]
     assert edition["readers"] == {
         "planned": 4, "handed_over": 3, "delivered": 2, "bounced": 1, "complained": 1,
-        "failed": 1, "in_doubt": 0,
+        "failed": 1, "in_doubt": 0, "already_received": 0,
         "by_status": {"delivered": 1, "bounced": 1, "complained": 1, "refused": 1}}
     text = report.describe()
     assert "4 readers: 4 active" in text
@@ -84,3 +84,19 @@ def test_stats_say_which_readers_are_in_doubt(app, transport) -> None:
                            DeliveryStatus.PROCESSED, datetime.now(UTC))
     readers = stats(app).editions[0].readers
     assert (readers.planned, readers.handed_over, readers.in_doubt) == (5, 1, 4)
+
+
+def test_stats_count_readers_who_had_every_post_already(app) -> None:
+    from digest.store.models import Cadence, Edition, EditionStatus
+
+    with transaction(app.sessions) as s:
+        edition = Edition(key="daily:2026-11-24", cadence=Cadence.DAILY,
+                          status=EditionStatus.SENT, recipient_count=3)
+        s.add(edition)
+        s.flush()
+        at = datetime.now(UTC)
+        record.record_handed(s, edition.id, [1, 2], at)
+        record.record_handed(s, edition.id, [3], at, DeliveryStatus.ALREADY_RECEIVED)
+    readers = stats(app).editions[0].readers
+    assert (readers.planned, readers.handed_over, readers.already_received) == (3, 2, 1)
+    assert readers.describe().endswith("0 in doubt, 1 had every post already")
