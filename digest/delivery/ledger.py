@@ -123,7 +123,13 @@ def batch_counts(session: Session, edition_id: int) -> dict[BatchStatus, int]:
 
 
 def finish_edition(session: Session, edition_id: int, now: datetime | None = None) -> bool:
-    """Close a sending edition once none of its batches is pending, sending or in doubt."""
+    """Close a sending edition once none of its batches is pending, sending or in doubt.
+
+    The edition row is locked first: two workers recording its last two batches at once
+    would otherwise each see the other's batch still sending, and neither would close it.
+    With the lock, the second one counts after the first has committed.
+    """
+    session.execute(select(Edition.id).where(Edition.id == edition_id).with_for_update())
     counts = batch_counts(session, edition_id)
     if any(counts.get(status) for status in OPEN):
         return False

@@ -42,10 +42,13 @@ def reconcile(app: App, now: datetime | None = None, *,
     """
     now = now or utcnow()
     with transaction(app.sessions) as session:
+        stuck, in_doubt = _settle(app, session, now)
+    # Editions are closed in a transaction of their own: ``finish_edition`` locks the edition
+    # row, and a worker recording a batch locks the batch first, then the edition.
+    with transaction(app.sessions) as session:
         open_editions = list(session.scalars(
             select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
         finished = [e for e in open_editions if finish_edition(session, e, now)]
-        stuck, in_doubt = _settle(app, session, now)
     log.info("reconcile: %d batches to re-drive, %d in doubt, %d editions finished",
              len(stuck), len(in_doubt), len(finished),
              extra={"batch_ids": stuck, "edition_ids": finished})
