@@ -66,7 +66,8 @@ def _row(app, edition_id: int, subscriber_id: int) -> tuple[DeliveryStatus, str 
 
 
 def _event(n: int, kind: str, edition_id: int, subscriber_id: int, **extra) -> dict:
-    return {"sg_event_id": f"e{n}", "event": kind, "email": f"reader{subscriber_id - 1}@example.org",
+    return {"sg_event_id": f"e{n}", "event": kind,
+            "email": f"reader{subscriber_id - 1}@example.org",
             "edition_id": str(edition_id), "subscriber_id": str(subscriber_id),
             "sg_message_id": f"msg-{subscriber_id}.filter", **extra}
 
