@@ -284,7 +284,8 @@ class Delivery(Base):
 
     Written in bulk after each accepted request (COPY on PostgreSQL), so a re-driven batch
     skips the readers already handed over; provider events update ``status``. Kept for
-    ``DIGEST_DELIVERY_RETENTION_DAYS``. About 60 bytes a row on PostgreSQL with its indexes.
+    ``DIGEST_DELIVERY_RETENTION_DAYS``. On PostgreSQL about 60 bytes a row, 117 with its two
+    indexes (112 MiB per million readers per edition; BENCHMARKS.md).
     """
 
     __tablename__ = "deliveries"
