@@ -5,9 +5,9 @@ Each route parses the request, calls one service function and shapes the answer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -62,7 +62,7 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
              summary="Send a past edition again, only to readers who did not get it",
              responses={400: {"description": "A bad `to` or an edition still being sent"},
                         404: {"description": "No such edition"}})
-def admin_resend(edition: int, to: str | None = None,
+def admin_resend(edition: Annotated[int, Query(ge=1, le=2**63 - 1)], to: str | None = None,
                  app: App = Depends(get_app)) -> dict[str, Any]:
     """Queue edition ``edition`` for the readers who did not get it (or only ``to``)."""
     try:

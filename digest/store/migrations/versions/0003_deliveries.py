@@ -27,7 +27,6 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("message_id", sa.String(length=100), nullable=True),
-        sa.ForeignKeyConstraint(["edition_id"], ["editions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("edition_id", "subscriber_id"),
     )
     op.create_index("ix_deliveries_subscriber", "deliveries", ["subscriber_id"])
