@@ -28,7 +28,7 @@ class EditionOutcome:
     edition_id: int
     key: str
     subject: str
-    outcome: str  # a DeliveryStatus name, lower-case: handed, delivered, bounced, ...
+    outcome: str  # a DeliveryStatus name in words: handed, delivered, already received, ...
     handed_at: datetime
     updated_at: datetime | None
 
@@ -74,8 +74,12 @@ def _last_editions(session: Session, subscriber_id: int, limit: int) -> list[Edi
         .join(Edition, Edition.id == Delivery.edition_id)
         .where(Delivery.subscriber_id == subscriber_id)
         .order_by(Delivery.edition_id.desc()).limit(limit))
-    return [EditionOutcome(int(eid), key, subject, DeliveryStatus(status).name.lower(), at,
-                           updated) for eid, key, subject, status, at, updated in rows]
+    return [EditionOutcome(int(eid), key, subject, _words(status), at, updated)
+            for eid, key, subject, status, at, updated in rows]
+
+
+def _words(status: int) -> str:
+    return DeliveryStatus(status).name.lower().replace("_", " ")
 
 
 def _profile(sub: Subscriber, editions: list[EditionOutcome]) -> ReaderProfile:

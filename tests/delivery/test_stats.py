@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.delivery import record
@@ -11,6 +13,7 @@ from digest.delivery.send import send_digest
 from digest.delivery.stats import stats
 from digest.store.models import DeliveryStatus, Subscriber
 from digest.store.sessions import transaction
+from digest.web.admin import router
 from tests.delivery_helpers import add_post, add_readers
 
 
@@ -64,6 +67,13 @@ def test_stats_count_each_edition_s_readers_by_outcome(app, transport) -> None:
     assert ("readers: 4 planned, 3 handed over, 2 delivered, 1 bounced, 1 complained, "
             "1 failed, 0 in doubt") in text
     assert "no such user" in text
+
+    api = FastAPI()
+    api.include_router(router)
+    api.state.digest = app
+    with TestClient(api) as client:
+        shown = client.get("/admin/stats", headers={"Authorization": "Bearer test-admin-token"})
+    assert shown.json()["editions"][0]["readers"] == edition["readers"]
 
 
 def test_stats_say_which_readers_are_in_doubt(app, transport) -> None:

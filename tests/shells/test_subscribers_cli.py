@@ -100,6 +100,12 @@ def test_show_prints_the_consent_record_and_last_editions(env: dict[str, str]) -
         key, subject = edition.key, edition.subject
     app.engine.dispose()
 
+    stats = runner.invoke(cli, ["stats"])
+    assert stats.exit_code == 0, stats.output
+    assert "2 readers: 2 active" in stats.output
+    assert (f"#{edition.id} {key} sent: 1 batch (1 sent, 0 failed, 0 pending)\n"
+            "    readers: 2 planned, 2 handed over, 1 delivered, 0 bounced") in stats.output
+
     shown = runner.invoke(cli, ["subscribers", "show", "Reader@Example.com"])
     assert shown.exit_code == 0, shown.output
     assert "status: active" in shown.output
