@@ -85,6 +85,13 @@ def remove_feed(app: App, which: str) -> RemovedFeed:
 def add_feed(app: App, url: str) -> PollReport:
     """Store a feed by polling it once, as ``poll --feed URL`` does.
 
-    It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``.
+    It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``. A new feed
+    whose first poll fails is not kept, so a mistyped URL leaves nothing to remove.
     """
-    return poll_feeds(app, [url.strip()])[0]
+    known = _find(app, url) is not None
+    report = poll_feeds(app, [url.strip()])[0]
+    if not known and report.outcome in {"failed", "gone"} and report.feed_id is not None:
+        with transaction(app.sessions) as session:
+            session.execute(delete(Post).where(Post.feed_id == report.feed_id))
+            session.execute(delete(Feed).where(Feed.id == report.feed_id))
+    return report

@@ -133,3 +133,16 @@ def test_feeds_list_and_remove_what_a_one_off_poll_left(env: dict[str, str],
     assert "0 feeds" in runner.invoke(cli, ["feeds", "list"]).output
     again = runner.invoke(cli, ["feeds", "remove", str(one_off)])
     assert again.exit_code == 1 and "no such feed is stored" in again.output
+
+
+def test_feeds_add_stores_a_feed_by_polling_it_once(env: dict[str, str], tmp_path: Path) -> None:
+    extra = tmp_path / "extra.xml"
+    extra.write_bytes(SAMPLE_FEED.read_bytes())
+    added = runner.invoke(cli, ["feeds", "add", str(extra)])
+    assert added.exit_code == 0, added.output
+    assert "new post" in added.output
+    listed = runner.invoke(cli, ["feeds", "list"]).output
+    assert "no (one-off)" in listed and "1 feed\n" in listed
+    missing = runner.invoke(cli, ["feeds", "add", str(tmp_path / "absent.xml")])
+    assert missing.exit_code == 1
+    assert "1 feed\n" in runner.invoke(cli, ["feeds", "list"]).output  # nothing left behind
