@@ -86,7 +86,7 @@ check: lint typecheck test
 migration: $(STAMP)
 	rm -f digest/store/migrations/versions/0001_initial_schema.py /tmp/digest-migration.db
 	$(BIN)/python -c "from alembic import command; from digest.store.migrate import alembic_config; command.revision(alembic_config('sqlite:////tmp/digest-migration.db'), message='initial schema', autogenerate=True, rev_id='0001')"
-	sed -i 's/digest\.models\.UTCDateTime(timezone=True)/sa.DateTime(timezone=True)/g' digest/store/migrations/versions/0001_initial_schema.py
+	sed -i 's/digest\.store\.models\.UTCDateTime(timezone=True)/sa.DateTime(timezone=True)/g' digest/store/migrations/versions/0001_initial_schema.py
 
 clean:
-	rm -rf $(VENV) digest.store.sessions outbox dist
+	rm -rf $(VENV) digest.db outbox dist

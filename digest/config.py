@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    database_url: str = "sqlite:///./digest.store.sessions"
+    database_url: str = "sqlite:///./digest.db"
     broker_url: str = "redis://localhost:6379/0"
     redis_url: str | None = None  # rate limits; defaults to broker_url
     feed_url: Annotated[list[str], NoDecode] = Field(
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
-        expected = ("expected sqlite:///path/to/digest.store.sessions or "
+        expected = ("expected sqlite:///path/to/digest.db or "
                     "postgresql+psycopg://user:password@host:5432/dbname")
         try:
             url = make_url(value)

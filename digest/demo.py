@@ -27,7 +27,7 @@ def demo_settings(directory: Path) -> Settings:
     """Embedded defaults for the demo; the environment and .env are not read."""
     return Settings(
         _env_file=None,
-        database_url=f"sqlite:///{directory / 'digest.store.sessions'}",
+        database_url=f"sqlite:///{directory / 'digest.db'}",
         feed_url=[str(SAMPLE_FEED)],
         mail_backend="outbox",
         outbox_dir=directory / "outbox",
@@ -43,7 +43,7 @@ def demo_settings(directory: Path) -> Settings:
 def _reset(directory: Path) -> None:
     """Remove what an earlier demo left in ``directory`` (its database and outbox) only."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("digest.store.sessions", "digest.store.sessions-wal", "digest.store.sessions-shm"):
+    for name in ("digest.db", "digest.db-wal", "digest.db-shm"):
         (directory / name).unlink(missing_ok=True)
     outbox = directory / "outbox"
     if outbox.is_dir():
@@ -54,7 +54,7 @@ def _reset(directory: Path) -> None:
 def run_demo(directory: Path, echo: Callable[[str], None] = print) -> DemoResult:
     """Start ``directory`` afresh, then poll, add readers and send one digest to its outbox.
 
-    Only the demo's own files there (``digest.store.sessions``, ``outbox/*.eml``) are removed, so a
+    Only the demo's own files there (``digest.db``, ``outbox/*.eml``) are removed, so a
     mistyped ``--dir`` cannot delete anything else.
     """
     from digest.delivery.send import send_digest

@@ -63,7 +63,7 @@ def redis_url() -> str:
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for a test: nothing read from the environment or a .env file."""
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'digest.store.sessions'}",
+        "database_url": f"sqlite:///{tmp_path / 'digest.db'}",
         "broker_url": REDIS_TEST_URL,
         "feed_url": ["http://127.0.0.1:1/feed/"],
         "base_url": "https://news.example.org",
@@ -112,7 +112,7 @@ def _truncate(app: App) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'digest.store.sessions'}"
+        return f"sqlite:///{tmp_path / 'digest.db'}"
     return str(request.getfixturevalue("pg_database"))
 
 

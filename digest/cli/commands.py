@@ -129,7 +129,7 @@ def send(
 @cli.command()
 @errors_to_exit
 def resend(
-    edition: Annotated[int, typer.Argument(metavar="EDITION",
+    edition: Annotated[int, typer.Argument(metavar="EDITION", min=1, max=2**63 - 1,
                                            help="The edition's number (`digest stats`).")],
     to: Annotated[str | None, typer.Option("--to", help="Only this reader, if they did not "
                                            "get it.")] = None,

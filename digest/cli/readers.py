@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest.cli.common import errors_to_exit, open_app, out
+from digest.cli.common import err, errors_to_exit, open_app, out
 from digest.cli.profile import describe_profile
 from digest.store.models import SubscriberStatus
 from digest.wording import plural
@@ -45,8 +45,8 @@ def subscribers_add(
 @errors_to_exit
 def subscribers_show(
     email: Annotated[str, typer.Argument(help="The reader's address.")],
-    editions: Annotated[int, typer.Option(help="How many of their last editions to show.")]
-    = 10,
+    editions: Annotated[int, typer.Option(min=0, max=1000,
+                                          help="How many of their last editions to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one reader: state, consent record, preferences, last editions and their outcome."""
@@ -118,6 +118,10 @@ def subscribers_export(
     if str(file) == "-":
         count = export_csv(app, sys.stdout)
     else:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            count = export_csv(app, fh)
+        try:
+            with file.open("w", encoding="utf-8", newline="") as fh:
+                count = export_csv(app, fh)
+        except OSError as exc:
+            err.print(f"[red]error:[/red] cannot write {file}: {exc.strerror}", highlight=False)
+            raise typer.Exit(1) from exc
         out.print(f"{plural(count, 'reader')} written to {file}")

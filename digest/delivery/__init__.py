@@ -1,1 +1,1 @@
-"""digest.delivery.send."""
+"""Delivery: editions claimed once, batches planned, claimed, sent, recorded and reconciled."""

@@ -1,1 +1,1 @@
-"""digest.feeds."""
+"""Feeds: fetch (public addresses only, capped), parse, identify, summarise, store once, poll."""

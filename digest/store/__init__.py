@@ -1,1 +1,1 @@
-"""digest.store."""
+"""Storage: the models, the one transaction helper, column length policies, migrations."""

@@ -199,7 +199,7 @@ def test_demo_leaves_readable_eml_files(tmp_path: Path) -> None:
             assert LEAD_LINK in body
             assert "/unsubscribe/" in body
         # The stored summary of the lead post appears in both parts.
-        lead_summary = _stored_summary(tmp_path / "demo" / "digest.store.sessions")
+        lead_summary = _stored_summary(tmp_path / "demo" / "digest.db")
         assert len(lead_summary.split()) >= 20
         assert lead_summary in " ".join(text.split())
         assert lead_summary in " ".join(html_lib.unescape(html).split())

@@ -18,7 +18,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 
 def test_defaults_are_the_documented_ones() -> None:
     s = load_settings()
-    assert s.database_url == "sqlite:///./digest.store.sessions"
+    assert s.database_url == "sqlite:///./digest.db"
     assert s.broker_url == "redis://localhost:6379/0"
     assert s.feed_urls == ["https://diplomaticopinion.com/feed/"]
     assert s.mail_backend == "outbox"
