@@ -280,19 +280,14 @@ class DeliveryStatus(enum.IntEnum):
 
 
 class Delivery(Base):
-    """One reader's copy of one edition: handed over when, and what happened after.
-
-    Written in bulk after each accepted request (COPY on PostgreSQL), so a re-driven batch
-    skips the readers already handed over; provider events update ``status``. Kept for
-    ``DIGEST_DELIVERY_RETENTION_DAYS``. On PostgreSQL about 60 bytes a row, 117 with its two
-    indexes (112 MiB per million readers per edition; BENCHMARKS.md).
+    """One reader's copy of one edition: handed over when, and what happened after (see
+    ``delivery.record``). About 117 bytes a row on PostgreSQL with its indexes (BENCHMARKS.md).
     """
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_subscriber", "subscriber_id"),)
 
-    # No foreign key: it would cost every bulk write a lookup per row (about 4 ms per 1000
-    # readers), and editions are never deleted; rows go by DIGEST_DELIVERY_RETENTION_DAYS.
+    # No foreign key: a lookup per row costs a bulk write ~4 ms per 1000; editions stay.
     edition_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     status: Mapped[int] = mapped_column(SmallInteger)  # a DeliveryStatus
