@@ -21,12 +21,13 @@ by the one before it, so two beats racing a poll cannot both claim overlapping p
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,6 +151,23 @@ def manual_key(session: Session, cadence: Cadence) -> str:
     return f"{cadence.value}:manual:after-{_predecessor(session, cadence)}"
 
 
+def _serialise(session: Session, cadence: Cadence) -> None:
+    """Let one claim of ``cadence`` at a time choose its posts, until it commits.
+
+    A send by hand and the scheduled one have different keys, so the unique key does not stop
+    both from seeing no claimed edition and claiming the same posts. PostgreSQL: a lock per
+    cadence for the transaction. SQLite: its one write lock, taken before the reads (pysqlite
+    opens the transaction only at the first write).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        lock_id = zlib.crc32(f"digest.edition.claim:{cadence.value}".encode())
+        session.execute(select(func.pg_advisory_xact_lock(lock_id)))
+    elif dialect == "sqlite":
+        session.execute(update(Edition).where(false()).values(key=Edition.key)
+                        .execution_options(synchronize_session=False))
+
+
 def _claim(
     session: Session,
     settings: Settings,
@@ -159,6 +177,7 @@ def _claim(
     plan: Callable[[Session, Edition], None] | None,
     attempted: list[str],
 ) -> Edition | None:
+    _serialise(session, cadence)
     upcoming = draft(session, settings, cadence, now)
     period, posts = upcoming.period, upcoming.posts
     if (manual or cadence is Cadence.INSTANT) and not posts:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
@@ -31,6 +32,7 @@ from digest.store.models import (
 from digest.store.sessions import transaction
 
 log = logging.getLogger(__name__)
+_CHUNK = 500  # batch ids per UPDATE (SQLite allows 32766 bound parameters)
 
 
 def reconcile(app: App, now: datetime | None = None, *,
@@ -67,45 +69,62 @@ def reconcile(app: App, now: datetime | None = None, *,
 
 
 def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[str]]:
-    """Sort the open editions' stuck batches: (to re-drive now, waiting in doubt)."""
+    """Sort the open editions' stuck batches: (to re-drive now, waiting in doubt).
+
+    A worker may claim a batch between the SELECT and the UPDATEs, so each UPDATE repeats the
+    condition its rows were chosen by, and only the rows it changed are re-driven.
+    """
     stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
     events = settled_by_events(app.settings)
     # A batch stale since before this has had its whole in-doubt wait for events.
     waited_before = stale_before - timedelta(minutes=app.settings.in_doubt_minutes)
     rows = session.execute(
         select(Batch.id, Batch.status, Batch.claimed_at).join(Edition)
-        .where(Edition.status == EditionStatus.SENDING, or_(
-            and_(Batch.status == BatchStatus.PENDING,
-                 func.coalesce(Batch.claimed_at, Edition.created_at) < stale_before),
-            and_(Batch.status.in_(LIVE), Batch.claimed_at < stale_before),
-        ))
+        .where(Edition.status == EditionStatus.SENDING, _pending_stale(stale_before)
+               | and_(Batch.status.in_(LIVE), Batch.claimed_at < stale_before))
         .order_by(Batch.edition_id, Batch.seq)
     ).all()
-    stuck: list[str] = []
-    waiting: list[str] = []  # pending: queued again, stamped below
+    pending = [b for b, status, _ in rows if status == BatchStatus.PENDING]
+    live = [(b, claimed) for b, status, claimed in rows if status != BatchStatus.PENDING]
+    # Pending: queued again, stamped so the next pass does not queue them again while these
+    # messages still wait in the broker.
+    requeue = {"status": BatchStatus.PENDING, "claimed_at": now}
+    kept = _update(session, pending, [_pending_stale(stale_before)], requeue)
     doubtful: list[str] = []
-    for batch_id, status, claimed_at in rows:
-        if status == BatchStatus.PENDING or not events:
-            stuck.append(batch_id)
-            if status == BatchStatus.PENDING:
-                waiting.append(batch_id)
+    for batch_id, claimed_at in live:
+        same_claim = Batch.claimed_at == claimed_at
+        if not events:
+            kept.add(batch_id)  # claim_batch takes it over only while it is still stale
         elif claimed_at is not None and claimed_at < waited_before:
-            stuck.append(batch_id)  # the events are in: re-send to the readers without one
-            waiting.append(batch_id)
-        else:
+            # The events are in: released, to re-send to the readers without one.
+            kept |= _update(session, [batch_id], [Batch.status.in_(LIVE), same_claim], requeue)
+        elif _update(session, [batch_id], [Batch.status.in_(LIVE), same_claim],
+                     {"status": BatchStatus.IN_DOUBT, "error": _doubt_note(app)}):
             doubtful.append(batch_id)
-    if waiting:
-        # Stamp the re-drive (and release what waited in doubt), so the next pass does not
-        # queue the same batches again while these messages still wait in the broker.
-        session.execute(update(Batch).where(Batch.id.in_(waiting),
-                                            Batch.status.in_((BatchStatus.PENDING, *LIVE)))
-                        .values(status=BatchStatus.PENDING, claimed_at=now)
-                        .execution_options(synchronize_session=False))
-    if doubtful:
-        note = (f"in doubt since its worker died mid-send: waiting "
-                f"{app.settings.in_doubt_minutes:g} min for SendGrid's processed events")
-        session.execute(update(Batch).where(Batch.id.in_(doubtful),
-                                            Batch.status == BatchStatus.SENDING)
-                        .values(status=BatchStatus.IN_DOUBT, error=note)
-                        .execution_options(synchronize_session=False))
+    stuck = [b for b, _, _ in rows if b in kept]
     return stuck, doubtful
+
+
+def _pending_stale(stale_before: datetime) -> ColumnElement[bool]:
+    """A pending batch not queued (or, never queued, not claimed) within the stale limit."""
+    created = (select(Edition.created_at).where(Edition.id == Batch.edition_id)
+               .correlate_except(Edition).scalar_subquery())
+    return and_(Batch.status == BatchStatus.PENDING,
+                func.coalesce(Batch.claimed_at, created) < stale_before)
+
+
+def _doubt_note(app: App) -> str:
+    return (f"in doubt since its worker died mid-send: waiting "
+            f"{app.settings.in_doubt_minutes:g} min for SendGrid's processed events")
+
+
+def _update(session: Session, batch_ids: list[str], still: list[ColumnElement[bool]],
+            values: dict[str, Any]) -> set[str]:
+    """Set ``values`` on the batches still matching ``still``; the ids of those it changed."""
+    changed: set[str] = set()
+    for start in range(0, len(batch_ids), _CHUNK):
+        chunk = batch_ids[start:start + _CHUNK]
+        changed.update(session.scalars(
+            update(Batch).where(Batch.id.in_(chunk), *still).values(**values)
+            .returning(Batch.id).execution_options(synchronize_session=False)))
+    return changed

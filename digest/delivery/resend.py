@@ -135,6 +135,12 @@ def _plan(session: Session, edition: Edition, reader_id: int | None,
     ranges = _ranges(session, conditions, size)
     if not ranges:
         return [], 0
+    # Readers with a row (refused, failed, bounced ...) were planned already: count only the
+    # others, before those rows are cleared.
+    recorded = exists().where(Delivery.edition_id == edition.id,
+                              Delivery.subscriber_id == Subscriber.id)
+    newcomers = int(session.scalar(select(func.count()).select_from(Subscriber)
+                                   .where(*conditions, ~recorded)) or 0)
     targets = select(Subscriber.id).where(*eligible(edition.cadence))
     if reader_id is not None:
         targets = targets.where(Subscriber.id == reader_id)
@@ -151,7 +157,7 @@ def _plan(session: Session, edition: Edition, reader_id: int | None,
     session.execute(insert(Batch), rows)
     edition.max_subscriber_id = max(edition.max_subscriber_id, ranges[-1][1])
     edition.batch_count += len(rows)
-    edition.recipient_count += sum(r[2] for r in ranges)
+    edition.recipient_count += newcomers
     edition.status, edition.finished_at = EditionStatus.SENDING, None
     return [str(r["id"]) for r in rows], sum(r[2] for r in ranges)
 

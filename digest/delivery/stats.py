@@ -22,7 +22,7 @@ from digest.wording import plural
 
 @dataclass(frozen=True)
 class EditionStats:
-    """One edition with its ledger: batches sent, failed and pending, and why."""
+    """One edition with its ledger: batches sent, failed, pending and in doubt, and why."""
 
     id: int
     key: str
@@ -39,6 +39,7 @@ class EditionStats:
     opens: int
     clicks: int
     readers: ReaderCounts
+    in_doubt: int = 0  # batches whose worker died mid-send, waiting for the provider's events
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class StatsReport:
 
 def _edition_lines(e: EditionStats) -> list[str]:
     lines = [f"  #{e.id} {e.key} {e.status}: {plural(e.batches, 'batch')} ({e.sent} sent, "
-             f"{e.failed} failed, {e.pending} pending)",
+             f"{e.failed} failed, {e.pending} pending"
+             + (f", {e.in_doubt} in doubt" if e.in_doubt else "") + ")",
              f"    readers: {e.readers.describe()}"]
     if e.opens or e.clicks:
         lines.append(f"    {plural(e.opens, 'open')}, {plural(e.clicks, 'click')}")
@@ -114,6 +116,7 @@ def stats(app: App, limit: int = 10) -> StatsReport:
                 pending=counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.SENDING, 0),
                 errors=[str(x) for x in errors], delivered=e.delivered, opens=e.opens,
                 clicks=e.clicks, readers=reader_counts(session, e),
+                in_doubt=counts.get(BatchStatus.IN_DOUBT, 0),
             ))
         failures = [
             FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)

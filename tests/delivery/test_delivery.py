@@ -347,7 +347,12 @@ def test_concurrent_instant_claims_cannot_send_a_post_twice(app, transport) -> N
     first = claim_edition(app, Cadence.INSTANT, plan=plan)
     thread.join(10)
     assert first is not None and first.post_ids
-    assert len(outcome) == 1 and isinstance(outcome[0], AlreadySentError)
+    assert len(outcome) == 1
+    # The second beat waits for the first claim, then either collides on its key or claims
+    # only what the first left out.
+    second = outcome[0]
+    assert isinstance(second, AlreadySentError) or not set(first.post_ids) & set(
+        second.post_ids or []), second
 
 
 def test_sending_before_anyone_confirmed_keeps_the_posts_for_later(app, transport) -> None:

@@ -110,3 +110,37 @@ def test_stats_count_readers_who_had_every_post_already(app) -> None:
     readers = stats(app).editions[0].readers
     assert (readers.planned, readers.handed_over, readers.already_received) == (3, 2, 1)
     assert readers.describe().endswith("0 in doubt, 1 had every post already")
+
+
+def test_stats_count_a_resent_reader_once(app, transport) -> None:
+    from digest.delivery.resend import resend_edition
+
+    add_post(app)
+    add_readers(app, 3)
+    refusing = RefusesFirst(transport)
+    app.transport = lambda: refusing  # type: ignore[method-assign]
+    first = send_digest(app)
+    app.transport = lambda: transport  # type: ignore[method-assign]
+    add_readers(app, 1, start=3)  # joined after the edition went out
+    again = resend_edition(app, first.edition_id)
+    assert again.recipients == 2  # the refused reader and the newcomer
+    readers = stats(app).editions[0].readers
+    assert (readers.planned, readers.handed_over) == (4, 4)
+    assert "4 planned, 4 handed over" in stats(app).describe()
+
+
+def test_stats_show_batches_in_doubt(app, transport) -> None:
+    from digest.store.models import Batch, BatchStatus
+
+    add_post(app)
+    add_readers(app, 3)
+    queued: list[str] = []
+    app.dispatch = queued.extend  # type: ignore[method-assign]
+    send_digest(app, queue=True)
+    with transaction(app.sessions) as s:  # the worker died after the request went out
+        s.get(Batch, queued[0]).status = BatchStatus.IN_DOUBT
+    report = stats(app)
+    (shown,) = report.editions
+    assert (shown.batches, shown.sent, shown.failed, shown.pending, shown.in_doubt) == (
+        1, 0, 0, 0, 1)
+    assert "1 batch (0 sent, 0 failed, 0 pending, 1 in doubt)" in report.describe()
