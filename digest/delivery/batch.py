@@ -15,6 +15,7 @@ from digest.delivery.ledger import (
     load_batch,
     move_cursor,
     record_outcome,
+    settled_by_events,
 )
 from digest.delivery.outcomes import BatchOutcome
 from digest.delivery.received import render_variant, still_new
@@ -25,7 +26,7 @@ from digest.mail.compose import outgoing_mail as compose_mail
 from digest.mail.message import OutgoingMail, Recipient
 from digest.mail.personalize import RecipientFactory
 from digest.mail.render import RenderedEdition
-from digest.mail.transports.base import BatchInterrupted, Transport
+from digest.mail.transports.base import BatchInterrupted, BatchStopped, MaybeAccepted, Transport
 from digest.runtime import App
 from digest.store.models import Batch, BatchStatus, DeliveryStatus, Edition, utcnow
 from digest.store.sessions import transaction
@@ -120,7 +121,7 @@ def _hand_over(app: App, req: _Request, transport: Transport, mail: OutgoingMail
         chunk = recipients[start:start + step]
         try:
             answer = list(transport.send_batch(mail, chunk) or [])
-        except BatchInterrupted as exc:
+        except (BatchInterrupted, BatchStopped) as exc:
             if exc.accepted > 0:
                 _record(app, req, chunk[:exc.accepted], exc.refused)
             raise
@@ -195,31 +196,46 @@ def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
     claimed_at = now or utcnow()
     if not claim_batch(app, batch_id, claimed_at):
         return BatchOutcome(batch_id, "skipped")
-    batch, edition, rows = load_batch(app, batch_id)
-    groups, done = _plan(app, batch, edition, rows, batch_id)
-    req = _Request(batch_id, claimed_at, edition.id, _Cursor([int(r.id) for r in rows], done))
     make = recipients or RecipientFactory(app.settings)
     own = transport is None
     transport = transport or app.transport()
+    req = _Request(batch_id, claimed_at, edition_of(batch_id) or 0, _Cursor([], ()))
+    attempts, size = 0, 0
     refused: list[str] = []
-    try:
+    try:  # loading and planning too: an error there is retried and capped like any other
+        batch, edition, rows = load_batch(app, batch_id)
+        attempts, size = batch.attempts, len(rows)
+        req = _Request(batch_id, claimed_at, edition.id, _Cursor([int(r.id) for r in rows], ()))
+        groups, done = _plan(app, batch, edition, rows, batch_id)
+        req.cursor.mark(done)
         for mail, readers in groups:
             chunk = [make(r.id, r.email, r.name, r.link_key) for r in readers]
             refused.extend(_hand_over(app, req, transport, mail, chunk))
     except PermanentDeliveryError as exc:
         _mark_failed(app, req)
         record_outcome(app, batch_id, claimed_at, status=BatchStatus.FAILED, error=str(exc))
-        return BatchOutcome(batch_id, "failed", len(rows), batch.attempts, str(exc))
+        return BatchOutcome(batch_id, "failed", size, attempts, str(exc))
+    except MaybeAccepted as exc:
+        if settled_by_events(app.settings) and attempts < app.settings.max_send_attempts:
+            return _hold_in_doubt(app, req, size, attempts, exc)
+        return _retry_later(app, req, size, attempts, exc)
     except Exception as exc:  # transient, or a failure the transport did not map
         if not isinstance(exc, TransientDeliveryError):
             log.exception("batch %s: unexpected error from %r", batch_id, transport)
-        return _retry_later(app, batch, req, len(rows), exc)
+        return _retry_later(app, req, size, attempts or _attempts(app, batch_id), exc)
     finally:
         if own:
             transport.close()
     record_outcome(app, batch_id, claimed_at, status=BatchStatus.SENT, sent_at=utcnow(),
             error=_refusal_note(refused))
-    return BatchOutcome(batch_id, "sent", len(rows), batch.attempts)
+    return BatchOutcome(batch_id, "sent", size, attempts)
+
+
+def _attempts(app: App, batch_id: str) -> int:
+    """The claim count of a batch that could not even be loaded."""
+    with app.sessions() as session:
+        batch = session.get(Batch, batch_id)
+        return batch.attempts if batch is not None else 0
 
 
 def _mark_failed(app: App, req: _Request) -> None:
@@ -228,7 +244,16 @@ def _mark_failed(app: App, req: _Request) -> None:
         mark_failed(session, req.edition_id, req.cursor.pending(), utcnow())
 
 
-def _retry_later(app: App, batch: Batch, req: _Request, size: int,
+def _hold_in_doubt(app: App, req: _Request, size: int, attempts: int,
+                   exc: MaybeAccepted) -> BatchOutcome:
+    """The provider may have accepted the request: keep the claim and let reconcile wait for
+    its events (``reconcile._settle``) rather than retry blind and mail readers twice."""
+    error = f"in doubt: {exc}; waiting {app.settings.in_doubt_minutes:g} min for SendGrid's events"
+    record_outcome(app, req.batch_id, req.claimed_at, status=BatchStatus.IN_DOUBT, error=error)
+    return BatchOutcome(req.batch_id, "in_doubt", size, attempts, error)
+
+
+def _retry_later(app: App, req: _Request, size: int, attempts: int,
                  exc: Exception) -> BatchOutcome:
     """Put the batch back as pending with a backoff, or fail it once out of attempts.
 
@@ -236,16 +261,16 @@ def _retry_later(app: App, batch: Batch, req: _Request, size: int,
     be re-driven forever by reconcile and never reach the operator.
     """
     text = str(exc) if isinstance(exc, TransientDeliveryError) else f"{exc!r}"
-    claimed_at = req.claimed_at
-    if batch.attempts >= app.settings.max_send_attempts:
+    batch_id, claimed_at = req.batch_id, req.claimed_at
+    if attempts >= app.settings.max_send_attempts:
         _mark_failed(app, req)
-        error = f"gave up after {batch.attempts} attempts: {text}"
-        record_outcome(app, batch.id, claimed_at, status=BatchStatus.FAILED, error=error)
-        return BatchOutcome(batch.id, "failed", size, batch.attempts, error)
-    record_outcome(app, batch.id, claimed_at, status=BatchStatus.PENDING, error=text)
+        error = f"gave up after {attempts} attempts: {text}"
+        record_outcome(app, batch_id, claimed_at, status=BatchStatus.FAILED, error=error)
+        return BatchOutcome(batch_id, "failed", size, attempts, error)
+    record_outcome(app, batch_id, claimed_at, status=BatchStatus.PENDING, error=text)
     retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
-    delay = backoff(batch.attempts, retry_after)
-    return BatchOutcome(batch.id, "pending", size, batch.attempts, text, delay)
+    delay = backoff(attempts, retry_after)
+    return BatchOutcome(batch_id, "pending", size, attempts, text, delay)
 
 
 def send_batch_until_done(app: App, batch_id: str, *, transport: Transport | None = None,

@@ -13,19 +13,21 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.runtime import App
 from digest.store.deliveries import FINAL, NOT_RECEIVED, apply_event
-from digest.store.models import Delivery, DeliveryStatus, utcnow
+from digest.store.models import Delivery, DeliveryStatus, Edition, utcnow
 from digest.store.sessions import transaction
 
 __all__ = ["FINAL", "NOT_RECEIVED", "already_handed", "apply_event", "counts", "mark_failed",
            "prune", "prune_expired", "record_handed"]
 
 D = DeliveryStatus
+PRUNE_CHUNK = 10_000  # rows deleted per transaction
 
 
 def record_handed(session: Session, edition_id: int, subscriber_ids: Sequence[int],
@@ -42,12 +44,12 @@ def record_handed(session: Session, edition_id: int, subscriber_ids: Sequence[in
             return
         except (IntegrityError, psycopg.errors.UniqueViolation):
             pass  # a provider event recorded some of them first: insert the rest below
+    # ON CONFLICT DO NOTHING, not a look-up first: a provider event committed in between
+    # would fail the whole insert, and with it the record of a request already accepted.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [{"edition_id": edition_id, "subscriber_id": sid, "status": int(status), "at": at}
             for sid in subscriber_ids]
-    known = already_handed(session, edition_id, subscriber_ids)
-    fresh = [row for row in rows if row["subscriber_id"] not in known]
-    if fresh:
-        session.execute(insert(Delivery), fresh)
+    session.execute(dialect.insert(Delivery).on_conflict_do_nothing(), rows)
 
 
 def _copy(session: Session, edition_id: int, subscriber_ids: Sequence[int], at: datetime,
@@ -88,16 +90,37 @@ def mark_failed(session: Session, edition_id: int, subscriber_ids: Sequence[int]
     record_handed(session, edition_id, subscriber_ids, at, D.FAILED)
 
 
-def prune(session: Session, before: datetime) -> int:
-    """Forget rows handed over before ``before`` (DIGEST_DELIVERY_RETENTION_DAYS)."""
-    result = session.execute(delete(Delivery).where(Delivery.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+def prune(session: Session, before: datetime, chunk: int = PRUNE_CHUNK) -> int:
+    """Forget up to ``chunk`` rows of one edition created before ``before``; 0 when none is
+    left. Rows are found by edition through the primary key (there is no index on ``at``),
+    so pruning never scans the table; the caller commits each chunk."""
+    editions = select(Edition.id).where(Edition.created_at < before).order_by(Edition.id)
+    for edition_id in session.scalars(editions):
+        upto = session.scalar(
+            select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id)
+            .order_by(Delivery.subscriber_id).offset(chunk - 1).limit(1))
+        if upto is None:  # the last chunk of this edition, or nothing left of it
+            upto = session.scalar(select(func.max(Delivery.subscriber_id))
+                                  .where(Delivery.edition_id == edition_id))
+            if upto is None:
+                continue
+        result = session.execute(delete(Delivery).where(
+            Delivery.edition_id == edition_id, Delivery.subscriber_id <= upto))
+        return int(getattr(result, "rowcount", 0) or 0)
+    return 0
 
 
-def prune_expired(app: App, now: datetime | None = None) -> int:
-    """Forget rows older than ``DIGEST_DELIVERY_RETENTION_DAYS`` (0 keeps them all)."""
+def prune_expired(app: App, now: datetime | None = None, chunk: int = PRUNE_CHUNK) -> int:
+    """Forget the rows of editions older than ``DIGEST_DELIVERY_RETENTION_DAYS`` (0 keeps them
+    all), one chunk per transaction so no lock is held long."""
     days = app.settings.delivery_retention_days
     if days <= 0:
         return 0
-    with transaction(app.sessions) as session:
-        return prune(session, (now or utcnow()) - timedelta(days=days))
+    before = (now or utcnow()) - timedelta(days=days)
+    total = 0
+    while True:
+        with transaction(app.sessions) as session:
+            gone = prune(session, before, chunk)
+        if not gone:
+            return total
+        total += gone

@@ -48,12 +48,18 @@ def test_events_move_forward_and_never_back(app) -> None:
                                                 DeliveryStatus.PROCESSED: 1}
 
 
-def test_prune_forgets_old_rows(app) -> None:
-    edition_id = _edition(app)
+def test_prune_forgets_the_rows_of_old_editions(app) -> None:
+    old = _edition(app)
     with transaction(app.sessions) as s:
-        record.record_handed(s, edition_id, [1], T0)
-        record.record_handed(s, edition_id, [2], T0 + timedelta(days=400))
+        s.get(Edition, old).created_at = T0
+        recent = Edition(key="weekly:2026-11-30", cadence=Cadence.WEEKLY,
+                         status=EditionStatus.SENDING, created_at=T0 + timedelta(days=7))
+        s.add(recent)
+        s.flush()
+        record.record_handed(s, old, [1, 2], T0)
+        record.record_handed(s, recent.id, [1], T0 + timedelta(days=7))
     with transaction(app.sessions) as s:
-        assert record.prune(s, T0 + timedelta(days=1)) == 1
+        assert record.prune(s, T0 + timedelta(days=1)) == 2
     with app.sessions() as s:
-        assert record.already_handed(s, edition_id, [1, 2]) == {2}
+        assert record.already_handed(s, old, [1, 2]) == set()
+        assert record.already_handed(s, recent.id, [1]) == {1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from digest.errors import TransientDeliveryError
+from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.mail.message import OutgoingMail, Recipient
 
 # Per-reader refusals a transport reports while the rest of the batch went out.
@@ -26,6 +26,27 @@ class BatchInterrupted(TransientDeliveryError):
         super().__init__(message, status, retry_after)
         self.accepted = accepted
         self.refused = list(refused)
+
+
+class BatchStopped(PermanentDeliveryError):
+    """A permanent failure after the first ``accepted`` recipients were already handed over.
+
+    Delivery records those readers as handed (``refused``: those refused one by one) before
+    marking the rest failed, so a resend does not mail them again.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, accepted: int,
+                 refused: Sequence[str] = ()) -> None:
+        super().__init__(message, status)
+        self.accepted = accepted
+        self.refused = list(refused)
+
+
+class MaybeAccepted(TransientDeliveryError):
+    """The request went out but no answer came back (a read timeout, a dropped connection,
+    a time limit): the provider may have accepted it. A blind retry could mail its readers
+    twice; when the provider's events settle it (``ledger.settled_by_events``), delivery
+    waits for them instead."""
 
 
 class Transport(Protocol):

@@ -6,7 +6,8 @@ unsubscribe and preferences links), ``headers`` (List-Unsubscribe) and ``custom_
 top-level ``custom_args`` as a string, so the ids travel per personalization instead.
 
 Errors are mapped at this boundary: 429, 5xx, timeouts and connection failures become
-``TransientDeliveryError`` (with the provider's ``Retry-After`` or ``X-RateLimit-Reset``);
+``TransientDeliveryError`` (with the provider's ``Retry-After`` or ``X-RateLimit-Reset``); a
+read timeout or a connection dropped after the request went out is ``MaybeAccepted``;
 400, 401, 403, 413 and other 4xx become ``PermanentDeliveryError`` carrying the provider's text.
 
 SendGrid splits display names on commas and semicolons (``"Smith, John"`` is delivered to the
@@ -30,6 +31,7 @@ from python_http_client.exceptions import HTTPError
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.feeds.sanitize import neutralise_placeholders
 from digest.mail.message import OutgoingMail, Recipient, ascii_address, header_text, values_for
+from digest.mail.transports.base import MaybeAccepted
 
 MAX_PERSONALIZATIONS = 1000
 _NAME_SEPARATORS = re.compile(r"[,;]+")
@@ -164,12 +166,16 @@ class SendGridTransport:
             )
         except HTTPError as exc:
             raise map_http_error(exc) from exc
-        except TimeoutError as exc:
-            raise TransientDeliveryError(f"SendGrid timed out after {self.timeout} s") from exc
-        except URLError as exc:
+        except URLError as exc:  # urllib wraps what fails before the request is sent
             raise TransientDeliveryError(f"SendGrid unreachable: {exc.reason}") from exc
+        except TimeoutError as exc:  # sent, no answer: SendGrid may have accepted it
+            raise MaybeAccepted(f"SendGrid timed out after {self.timeout} s "
+                                "without an answer") from exc
         except (HTTPException, ConnectionError) as exc:
-            raise TransientDeliveryError(f"SendGrid connection failed: {exc!r}") from exc
+            raise MaybeAccepted(f"SendGrid dropped the connection after the request: "
+                                f"{exc!r}") from exc
+        except Exception as exc:  # a task time limit while waiting for the answer
+            raise MaybeAccepted(f"SendGrid request interrupted: {exc!r}") from exc
         status = int(response.status_code)
         if status not in (200, 202):
             raise PermanentDeliveryError(f"SendGrid answered {status} unexpectedly", status)

@@ -4,8 +4,9 @@
 ``smtp+starttls://user:pass@host:587`` (STARTTLS, required) or ``smtps://user:pass@host:465``
 (implicit TLS). Errors are mapped at this boundary: 4xx replies, timeouts and dropped
 connections are transient; 5xx replies and failed logins are permanent. A reader refused with
-a 5xx is reported and the others still go out; a transient failure mid-batch says how many
-readers were already accepted (``BatchInterrupted``), so a retry does not mail them twice.
+a 5xx (at RCPT, or at DATA: a full mailbox) is reported and the others still go out; a
+failure mid-batch says how many readers were already accepted (``BatchInterrupted`` when
+transient, ``BatchStopped`` when permanent), so they are recorded and not mailed twice.
 
 Addresses travel with their domain in IDNA (ASCII) form, so SMTPUTF8 is asked for only when
 a local part is not ASCII; a server without SMTPUTF8 refuses that reader alone.
@@ -23,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.logs import mask_addresses
 from digest.mail.message import OutgoingMail, Recipient, build_mime, needs_smtputf8
-from digest.mail.transports.base import BatchInterrupted, Refusals
+from digest.mail.transports.base import BatchInterrupted, BatchStopped, Refusals
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def _interrupted(error: TransientDeliveryError | PermanentDeliveryError, done: i
                  ) -> TransientDeliveryError | PermanentDeliveryError:
     """Say how far the batch got, so a retry resumes after the readers already accepted."""
     if isinstance(error, PermanentDeliveryError):
-        return PermanentDeliveryError(f"{error} (after {done} of {total} readers)", error.status)
+        return BatchStopped(f"{error} (after {done} of {total} readers)", error.status,
+                            accepted=done, refused=refused)
     if not done:
         return error
     return BatchInterrupted(str(error), error.status, error.retry_after, accepted=done,
@@ -160,7 +162,8 @@ class SmtpTransport:
     @staticmethod
     def _send_one(conn: smtplib.SMTP, mail: OutgoingMail, recipient: Recipient, domain: str,
                   refused: list[str]) -> None:
-        """One reader; a permanent refusal of this reader alone is noted, not raised."""
+        """One reader; a permanent refusal of this reader alone (5xx at RCPT, or at DATA as
+        for a full mailbox) is noted, not raised: the session goes on with the next reader."""
         message = build_mime(mail, recipient, domain)
         if needs_smtputf8(recipient.email) or needs_smtputf8(mail.from_email):
             conn.ehlo_or_helo_if_needed()
@@ -174,12 +177,17 @@ class SmtpTransport:
             conn.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (550, b""))
-            if 400 <= code < 500:  # try this reader again later, with the rest after them
-                raise smtplib.SMTPResponseException(code, reply) from exc
-            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-            log.warning("SMTP refused reader %s: %s %s", recipient.subscriber_id, code,
-                        mask_addresses(text), extra={"subscriber_id": recipient.subscriber_id})
-            refused.append(f"{recipient.email}: SMTP {code} {text}")
+        except smtplib.SMTPDataError as exc:  # smtplib has reset the session (RSET)
+            code, data_reply = exc.smtp_code, exc.smtp_error
+            reply = data_reply if isinstance(data_reply, bytes) else str(data_reply).encode()
+        else:
+            return
+        if 400 <= code < 500:  # try this reader again later, with the rest after them
+            raise smtplib.SMTPResponseException(code, reply)
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        log.warning("SMTP refused reader %s: %s %s", recipient.subscriber_id, code,
+                    mask_addresses(text), extra={"subscriber_id": recipient.subscriber_id})
+        refused.append(f"{recipient.email}: SMTP {code} {text}")
 
     def close(self) -> None:
         """Nothing to release between batches."""
