@@ -8,7 +8,8 @@
     │   └── FeedParseError          the bytes are not a feed with usable entries
     ├── DeliveryError               a message could not be handed to the mail provider
     │   ├── TransientDeliveryError  worth retrying: 429, 5xx, timeouts (may carry retry_after)
-    │   └── PermanentDeliveryError  never retried: 400, 401, 403, 413 (carries the provider text)
+    │   ├── PermanentDeliveryError  never retried: 400, 401, 403, 413 (carries the provider text)
+    │   └── BrokerUnavailableError  queued batches could not be handed to the workers' broker
     ├── EditionError                a digest cannot be built or claimed
     │   ├── AlreadySentError        this cadence and period already has an edition
     │   └── NoSuchEditionError      no edition has this number
@@ -77,6 +78,10 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Never retried (400, 401, 403, 413); the provider's text is kept for the operator."""
+
+
+class BrokerUnavailableError(DeliveryError):
+    """The broker refused the queued batches; they stay recorded for ``digest reconcile``."""
 
 
 class EditionError(DigestError):

@@ -88,8 +88,14 @@ def subscribers_remove(
 
     app = open_app()
     for email in emails:
-        removed = remove(app, email)
-        out.print(f"{'removed' if removed else 'not found'}: {email}", highlight=False)
+        result = remove(app, email)
+        if result.removed:
+            said = "removed"
+        elif result.status is None:
+            said = "not on the list"
+        else:
+            said = f"already {result.status.value}, nothing changed"
+        out.print(f"{said}: {email}", highlight=False, markup=False)
 
 
 @subscribers_cli.command("import")

@@ -18,8 +18,9 @@ from digest.readers import mails as reader_mail
 from digest.readers.addresses import email_hash, normalise
 from digest.readers.lookup import by_address, by_token
 from digest.runtime import App
-from digest.store.deliveries import apply_event
+from digest.store.deliveries import NOT_RECEIVED, apply_event
 from digest.store.models import (
+    Delivery,
     DeliveryStatus,
     Edition,
     EditionStatus,
@@ -127,17 +128,25 @@ def send_welcome(app: App, subscriber_id: int) -> bool:
     return True
 
 
-def _latest_edition(app: App) -> Edition | None:
+def _latest_edition(app: App, subscriber_id: int) -> Edition | None:
+    """The latest sent digest, unless this reader received it already (a returning reader
+    keeps their id and their delivery record): it is not mailed to them twice."""
     with app.sessions() as session:
-        return session.scalars(
+        latest = session.scalars(
             select(Edition).where(Edition.status == EditionStatus.SENT)
             .order_by(Edition.id.desc()).limit(1)
         ).first()
+        if latest is None:
+            return None
+        row = session.get(Delivery, (latest.id, subscriber_id))
+        if row is not None and DeliveryStatus(row.status) not in NOT_RECEIVED:
+            return None
+        return latest
 
 
 def _send_welcome(app: App, subscriber_id: int, address: str, name: str | None,
                   link_key: str | None) -> None:
-    latest = _latest_edition(app) if app.settings.welcome_with_latest else None
+    latest = _latest_edition(app, subscriber_id) if app.settings.welcome_with_latest else None
     mail = reader_mail.welcome(app.settings, latest)
     recipient = links.recipient_for(app.settings, app.tokens, subscriber_id, address, name,
                                     link_key=link_key)

@@ -40,6 +40,12 @@ def unsubscribe(app: App, token: str, now: datetime | None = None) -> None:
         lifecycle.unsubscribe(sub, now)
 
 
+def check_unsubscribe_link(app: App, token: str) -> None:
+    """Raise InvalidTokenError for a link that would act on nobody (the page's GET; no write)."""
+    with app.sessions() as session:
+        by_token(session, app, Purpose.UNSUBSCRIBE, token)
+
+
 def _preferences(sub: Subscriber) -> Preferences:
     if sub.email is None:
         raise InvalidTokenError("this reader's data has been deleted")

@@ -5,6 +5,7 @@ were never confirmed. Status changes go through ``lifecycle``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -57,15 +58,25 @@ def list_subscribers(app: App, status: SubscriberStatus | str | None = None
         after = page[-1].id
 
 
-def remove(app: App, email: str, now: datetime | None = None) -> bool:
-    """Unsubscribe an address for the operator; False if it is not on the list."""
+@dataclass(frozen=True)
+class Removal:
+    """What ``remove`` did: ``removed`` now, or not, and the reader's status after it
+    (None: the address is not on the list), so the operator is told which."""
+
+    removed: bool
+    status: SubscriberStatus | None
+
+
+def remove(app: App, email: str, now: datetime | None = None) -> Removal:
+    """Unsubscribe an address for the operator; a reader who had already left, bounced or
+    complained is left as they are, and the result says so."""
     now = now or utcnow()
     with transaction(app.sessions) as session:
         sub = by_address(session, app, email)
         if sub is None:
-            return False
-        lifecycle.operator_remove(sub, now)
-        return True
+            return Removal(False, None)
+        removed = lifecycle.operator_remove(sub, now)
+        return Removal(removed, sub.status)
 
 
 def expire_pending(app: App, now: datetime | None = None) -> int:

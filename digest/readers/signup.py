@@ -3,8 +3,9 @@
 Two bot checks cost a human nothing: a honeypot field hidden with CSS (people leave it empty)
 and a signed time stamp put in the form when the page is served (people need more than
 ``min_fill_seconds`` to type an address). A bot is answered exactly like a person but nothing
-is stored or sent, so it learns nothing. A stamp that is only too fresh may be a person using
-autofill: they are asked to press again (``check_form``), never silently dropped. A stamp is
+is stored or sent, so it learns nothing. A correctly signed stamp that is too fresh (autofill),
+stale or from the future (a skewed replica) may be a person: they are asked to press again
+(``check_form``), never silently dropped. A stamp is
 optional: a static form embedded in a blog sidebar cannot carry one; the rate limits still
 apply to it.
 """
@@ -26,10 +27,11 @@ from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.store.models import utcnow
 
-__all__ = ["SignupJob", "SignupRequest", "SubmittedTooFastError", "check_form", "form_stamp",
-           "is_bot", "record", "second_press_stamp", "sign_up"]
+__all__ = ["SignupJob", "SignupRequest", "StaleFormError", "SubmittedTooFastError", "check_form",
+           "form_stamp", "is_bot", "record", "second_press_stamp", "sign_up"]
 
 STAMP_MAX_AGE = 24 * 3600
+FUTURE_SKEW = 5  # seconds a replica's clock may run ahead before its stamp is "from the future"
 _SOURCE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
@@ -45,7 +47,8 @@ class SignupRequest:
 
 
 def _signer(settings: Settings) -> Signer:
-    return Signer(settings.secret_key.get_secret_value(), salt="digest.readers.signup-form")
+    # The salt is part of every stamp already served: never rename it.
+    return Signer(settings.secret_key.get_secret_value(), salt="digest.signup-form")
 
 
 def form_stamp(settings: Settings, now: float | None = None) -> str:
@@ -67,22 +70,27 @@ def _stamp_age(settings: Settings, request: SignupRequest, now: float | None) ->
 
 
 def is_bot(settings: Settings, request: SignupRequest, now: float | None = None) -> bool:
-    """True for a filled honeypot, or a stamp that is forged, stale or from the future.
+    """True for a filled honeypot or a stamp whose signature is wrong, nothing else.
 
-    A genuine stamp that is only too fresh is not a bot: browser autofill plus one tap is
-    faster than typing. ``check_form`` asks that reader to press again instead.
+    A correctly signed stamp was served by us, so a person may be behind it even when it is
+    too fresh (autofill), stale (a tab left open for days) or from the future (a web replica
+    with a skewed clock): ``check_form`` asks them to press again instead of dropping them.
     """
     if request.honeypot.strip():
         return True
     try:
-        age = _stamp_age(settings, request, now)
+        _stamp_age(settings, request, now)
     except ValueError:
         return True
-    return age is not None and not -5 <= age <= STAMP_MAX_AGE
+    return False
 
 
 class SubmittedTooFastError(SubscriberError):
     """The form came back faster than a person types: ask the reader to press again."""
+
+
+class StaleFormError(SubmittedTooFastError):
+    """A genuine stamp older than STAMP_MAX_AGE or ahead of our clock: press again, too."""
 
 
 def check_form(settings: Settings, request: SignupRequest, now: float | None = None) -> None:
@@ -97,7 +105,12 @@ def check_form(settings: Settings, request: SignupRequest, now: float | None = N
         return
     addresses.normalise(request.email, settings.blocked_domains)
     age = _stamp_age(settings, request, now)
-    if age is not None and age < settings.min_fill_seconds:
+    if age is None:
+        return
+    if age < -FUTURE_SKEW or age > STAMP_MAX_AGE:
+        raise StaleFormError("this form is out of date; please press Subscribe again "
+                             "to confirm it is you")
+    if age < settings.min_fill_seconds:
         raise SubmittedTooFastError("please press Subscribe again to confirm it is you")
 
 

@@ -5,6 +5,7 @@ Each route parses the request, calls one service function and shapes the answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -15,7 +16,13 @@ from digest.delivery.editions import preview
 from digest.delivery.resend import resend_edition
 from digest.delivery.send import send_digest
 from digest.delivery.stats import stats
-from digest.errors import AlreadySentError, EditionError, NoSuchEditionError, SubscriberError
+from digest.errors import (
+    AlreadySentError,
+    BrokerUnavailableError,
+    EditionError,
+    NoSuchEditionError,
+    SubscriberError,
+)
 from digest.readers.events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -28,6 +35,23 @@ from digest.web.deps import get_app, require_admin
 
 router = APIRouter()
 admin = [Depends(require_admin)]
+BROKER_DOWN = ("the Celery broker did not take the batches ({reason}); they are recorded, and "
+               "reconcile (run by beat) sends them once the broker is back: "
+               "follow them at GET /admin/stats")
+
+
+def _dispatch_or_503(app: App) -> Callable[[Sequence[str]], None]:
+    """``app.dispatch``, with a broker failure (kombu's own errors) turned into a 503."""
+    def dispatch(batch_ids: Sequence[str]) -> None:
+        try:
+            app.dispatch(batch_ids)
+        except Exception as exc:  # the batches are committed already: only the hand-off failed
+            raise BrokerUnavailableError(str(exc)) from exc
+    return dispatch
+
+
+def _broker_down(exc: BrokerUnavailableError) -> HTTPException:
+    return HTTPException(503, detail=BROKER_DOWN.format(reason=exc))
 
 
 @router.get("/admin/preview", response_class=HTMLResponse, dependencies=admin,
@@ -43,7 +67,8 @@ def admin_preview(cadence: Cadence = Cadence.WEEKLY, app: App = Depends(get_app)
 @router.post("/admin/send", dependencies=admin,
              summary="Send now, through the workers, the posts readers have not received",
              responses={400: {"description": "An unknown parameter value (named)"},
-                        409: {"description": "Another send just claimed the same posts"}})
+                        409: {"description": "Another send just claimed the same posts"},
+                        503: {"description": "The broker is down; reconcile sends it later"}})
 def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
                app: App = Depends(get_app)) -> dict[str, Any]:
     """Queue a digest of the posts this cadence's readers have not received (as `digest
@@ -51,7 +76,10 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
     if force:
         raise HTTPException(400, detail=FORCE_GONE)
     try:
-        result = send_digest(app, cadence=cadence, manual=True, queue=True)
+        result = send_digest(app, cadence=cadence, manual=True, queue=True,
+                             dispatch=_dispatch_or_503(app))
+    except BrokerUnavailableError as exc:
+        raise _broker_down(exc) from exc
     except AlreadySentError as exc:
         raise HTTPException(409, detail={"message": str(exc), "edition_id": exc.edition_id}) \
             from exc
@@ -61,12 +89,15 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
 @router.post("/admin/resend", dependencies=admin,
              summary="Send a past edition again, only to readers who did not get it",
              responses={400: {"description": "A bad `to` or an edition still being sent"},
-                        404: {"description": "No such edition"}})
+                        404: {"description": "No such edition"},
+                        503: {"description": "The broker is down; reconcile sends it later"}})
 def admin_resend(edition: Annotated[int, Query(ge=1, le=2**63 - 1)], to: str | None = None,
                  app: App = Depends(get_app)) -> dict[str, Any]:
     """Queue edition ``edition`` for the readers who did not get it (or only ``to``)."""
     try:
-        result = resend_edition(app, edition, to=to, queue=True)
+        result = resend_edition(app, edition, to=to, queue=True, dispatch=_dispatch_or_503(app))
+    except BrokerUnavailableError as exc:
+        raise _broker_down(exc) from exc
     except (EditionError, SubscriberError) as exc:
         status = 404 if isinstance(exc, NoSuchEditionError) else 400
         raise HTTPException(status, detail=_http_words(str(exc))) from exc

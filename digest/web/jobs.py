@@ -6,7 +6,8 @@ and hands the sign-up over; recording it and mailing the confirmation happen els
 
 - ``DIGEST_DISPATCH=inline`` (default, so ``digest serve`` works alone): after the answer is
   sent, in a small thread pool of the web process (``InlineJobs``). At most ``backlog`` jobs
-  wait; past that every sign-up is answered 429 alike, so a flood cannot grow memory.
+  wait; past that every sign-up is answered 429 alike, so a flood cannot grow memory,
+  and a welcome mail is skipped (the reader is subscribed already; it is a courtesy).
 - ``DIGEST_DISPATCH=celery``: a Celery task on the workers (``CeleryJobs``); the request only
   puts a message on the broker.
 
@@ -78,7 +79,14 @@ class InlineJobs:
         after.add_task(self._run, record, self.app, job)
 
     def welcome(self, subscriber_id: int, *, after: BackgroundTasks) -> None:
-        self._reserve()
+        """Queue the welcome mail; with the queue full it is skipped (a courtesy, and the
+        reader is subscribed already), never an error for the reader."""
+        try:
+            self._reserve()
+        except RateLimitedError:
+            log.warning("readers' mail queue is full (%d jobs); no welcome mail for "
+                        "subscriber %s", self.backlog, subscriber_id)
+            return
         after.add_task(self._run, optin.send_welcome, self.app, subscriber_id)
 
     def close(self) -> None:

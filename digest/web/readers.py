@@ -24,6 +24,7 @@ from digest.readers import optin
 from digest.readers import preferences as reader_prefs
 from digest.readers.signup import (
     SignupRequest,
+    StaleFormError,
     SubmittedTooFastError,
     check_form,
     form_stamp,
@@ -110,7 +111,7 @@ async def subscribe(request: Request) -> Response:
     form = SignupRequest(email=fields.get("email", ""), ip=client,
                          source=fields.get("source", "web"),
                          honeypot=fields.get("website", ""), stamp=fields.get("stamp"))
-    status, detail, headers = 200, CHECK_INBOX, {}
+    status, detail, headers, stale = 200, CHECK_INBOX, {}, False
     after = BackgroundTasks()  # recording it and the confirmation mail follow the answer
     try:
         check_form(settings, form)
@@ -120,7 +121,7 @@ async def subscribe(request: Request) -> Response:
     except InvalidEmailError as exc:
         status, detail = 422, _address_error(exc)
     except SubmittedTooFastError as exc:
-        status, detail = 409, sentence(str(exc))
+        status, detail, stale = 409, sentence(str(exc)), isinstance(exc, StaleFormError)
     except RateLimitedError as exc:
         status = 429
         detail = (f"Too many sign-up requests from here. Please try again in "
@@ -133,8 +134,9 @@ async def subscribe(request: Request) -> Response:
         page = _check_inbox(request, form.email)
         page.background = after
         return page
-    if status == 409:  # a person with autofill, most likely: one more press, accepted at once
+    if status == 409:  # autofill, or a form left open: one more press, accepted at once
         return render_page(request, "signup.html", 200, action="/subscribe", press_again=True,
+                     press_again_stale=stale,
                      email=form.email, source=fields.get("source"),
                      stamp=second_press_stamp(settings))
     if status == 422:
@@ -180,7 +182,11 @@ def confirm(request: Request, token: str) -> HTMLResponse:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Unsubscribe page")
 def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
-    """A page with one button; opening it changes nothing."""
+    """A page with one button, once the link is checked; opening it changes nothing."""
+    try:
+        reader_prefs.check_unsubscribe_link(get_app(request), token)
+    except InvalidTokenError as exc:
+        return bad_link_page(request, exc)
     return render_page(request, "unsubscribe.html")
 
 

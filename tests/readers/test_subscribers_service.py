@@ -236,8 +236,8 @@ def test_operator_add_list_remove(app, transport):
     assert listed == ["Op@example.org", "pending@example.org"]
     pending = [s.email for s in roster.list_subscribers(app, status="pending")]
     assert pending == ["pending@example.org"]
-    assert roster.remove(app, "OP@example.org") is True
-    assert roster.remove(app, "nobody@example.org") is False
+    assert roster.remove(app, "OP@example.org").removed is True
+    assert roster.remove(app, "nobody@example.org") == roster.Removal(False, None)
     assert _row(app, "op@example.org").status is SubscriberStatus.UNSUBSCRIBED
     with pytest.raises(SubscriberError, match="unsubscribed"):
         roster.add(app, "op@example.org")

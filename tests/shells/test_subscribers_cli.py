@@ -146,3 +146,14 @@ def test_feeds_add_stores_a_feed_by_polling_it_once(env: dict[str, str], tmp_pat
     missing = runner.invoke(cli, ["feeds", "add", str(tmp_path / "absent.xml")])
     assert missing.exit_code == 1
     assert "1 feed\n" in runner.invoke(cli, ["feeds", "list"]).output  # nothing left behind
+
+
+def test_remove_says_what_it_did_for_each_address(env: dict[str, str]) -> None:
+    runner.invoke(cli, ["subscribers", "add", "a@example.com"])
+    first = runner.invoke(cli, ["subscribers", "remove", "a@example.com"])
+    assert first.exit_code == 0 and first.output == "removed: a@example.com\n"
+    again = runner.invoke(cli, ["subscribers", "remove", "a@example.com", "nobody@example.com"])
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines() == [
+        "already unsubscribed, nothing changed: a@example.com",
+        "not on the list: nobody@example.com"]
