@@ -132,17 +132,23 @@ def test_permanent_failure_is_recorded(sqlite_app, transport) -> None:
     assert batch.attempts == 1 and transport.sent == []
 
 
-def test_gives_up_after_max_attempts(tmp_path, transport) -> None:
+def _two_attempts_app(tmp_path, transport, slept: list[float]):
+    """A migrated SQLite app that gives a batch two attempts, with one post and one reader."""
     from digest.bootstrap import build
     from digest.store import migrate as schema
     from tests.conftest import make_settings
 
-    slept: list[float] = []
     app = build(make_settings(tmp_path, max_send_attempts=2), lambda: transport,
                 sleep=slept.append)
     schema.upgrade(app.engine)
     add_post(app)
     add_readers(app, 1)
+    return app
+
+
+def test_gives_up_after_max_attempts(tmp_path, transport) -> None:
+    slept: list[float] = []
+    app = _two_attempts_app(tmp_path, transport, slept)
     transport.fail_with = [TransientDeliveryError("500", 500)] * 2
     assert send_digest(app).failed == 1
     (batch,) = _batches(app)
@@ -271,16 +277,8 @@ def test_refused_readers_are_recorded_and_shown(sqlite_app, transport) -> None:
 
 
 def test_unexpected_transport_error_does_not_leave_batch_stuck(tmp_path, transport) -> None:
-    from digest.bootstrap import build
-    from digest.store import migrate as schema
-    from tests.conftest import make_settings
-
     slept: list[float] = []
-    app = build(make_settings(tmp_path, max_send_attempts=2), lambda: transport,
-                sleep=slept.append)
-    schema.upgrade(app.engine)
-    add_post(app)
-    add_readers(app, 1)
+    app = _two_attempts_app(tmp_path, transport, slept)
     transport.fail_with = [RuntimeError("unmapped library error")] * 2
     result = send_digest(app)
     assert result.failed == 1 and result.status == "failed"

@@ -11,7 +11,6 @@ gets the digest exactly once.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -28,15 +27,12 @@ import httpx
 import pytest
 import redis
 import uvicorn
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
 from digest.bootstrap import build
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.reconcile import reconcile
 from digest.delivery.send import send_digest
-from digest.readers.events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from digest.runtime import App
 from digest.store import migrate as schema
 from digest.store.models import Base, Edition, EditionStatus
@@ -51,15 +47,12 @@ from tests.sendgrid_sink import (
     wait_for,
     worker_env,
 )
+from tests.webhook_signing import PUBLIC, signed_headers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(120)]
 READERS = 2000
 STALE = 3
 IN_DOUBT_MINUTES = 0.2  # 12 s: the events arrive within a few, and the test stays short
-KEY = ec.generate_private_key(ec.SECP256R1())
-PUBLIC = base64.b64encode(KEY.public_key().public_bytes(
-    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-
 
 @pytest.fixture
 def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[App]:
@@ -118,11 +111,8 @@ class EventWebhook:
         with httpx.Client(timeout=30) as client:
             while (personalizations := self.pending.get()) is not None:
                 body = json.dumps([self._event(p) for p in personalizations]).encode()
-                stamp = str(int(time.time()))
-                signature = KEY.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-                response = client.post(f"{self.url}/webhooks/sendgrid", content=body, headers={
-                    SIGNATURE_HEADER: base64.b64encode(signature).decode(),
-                    TIMESTAMP_HEADER: stamp, "Content-Type": "application/json"})
+                response = client.post(f"{self.url}/webhooks/sendgrid", content=body,
+                                       headers=signed_headers(body))
                 if response.status_code != 200:
                     self.errors.append(f"{response.status_code} {response.text[:200]}")
                 self.posted += len(personalizations)

@@ -30,6 +30,7 @@ from digest.store.models import (
 )
 from digest.store.sessions import transaction
 from tests.delivery_helpers import add_post, add_readers
+from tests.smtp_server import free_port, serving
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -79,16 +80,9 @@ class Server:
 
 @pytest.fixture
 def smtp_server() -> Iterator[Server]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = Server(f"smtp://127.0.0.1:{port}")
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    port = free_port()
+    with serving(Server(f"smtp://127.0.0.1:{port}"), port) as handler:
         yield handler
-    finally:
-        controller.stop()
 
 
 def test_a_full_mailbox_at_data_refuses_that_reader_and_the_rest_go_out(app, smtp_server):

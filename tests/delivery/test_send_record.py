@@ -24,6 +24,7 @@ from digest.mail.transports.smtp import SmtpTransport
 from digest.store.models import Cadence, Delivery, DeliveryStatus, Subscriber, utcnow
 from digest.store.sessions import transaction
 from tests.delivery_helpers import add_post, add_readers
+from tests.smtp_server import free_port, serving
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -189,18 +190,9 @@ class RefusingServer:
 
 @pytest.fixture
 def refusing_smtp() -> Iterator[RefusingServer]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = RefusingServer(f"smtp://127.0.0.1:{port}")
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    port = free_port()
+    with serving(RefusingServer(f"smtp://127.0.0.1:{port}"), port) as handler:
         yield handler
-    finally:
-        controller.stop()
 
 
 def test_an_smtp_refusal_is_a_refused_row_for_that_reader_only(app, refusing_smtp) -> None:

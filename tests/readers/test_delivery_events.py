@@ -5,14 +5,8 @@ Runs on SQLite and PostgreSQL, through the signed webhook endpoint as SendGrid c
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 
-import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -20,7 +14,6 @@ from digest.delivery.batch import outgoing_mail
 from digest.delivery.send import send_digest
 from digest.mail.personalize import RecipientFactory
 from digest.mail.transports.sendgrid import request_body
-from digest.readers.events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from digest.readers.optin import send_welcome
 from digest.store.models import (
     Cadence,
@@ -31,31 +24,13 @@ from digest.store.models import (
     SubscriberStatus,
 )
 from digest.store.sessions import transaction
-from digest.web.admin import router
 from tests.delivery_helpers import add_post, add_readers
-
-KEY = ec.generate_private_key(ec.SECP256R1())
-PUBLIC = base64.b64encode(KEY.public_key().public_bytes(
-    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-
-
-@pytest.fixture
-def client(app):
-    app.settings = app.settings.model_copy(update={"sendgrid_webhook_public_key": PUBLIC})
-    api = FastAPI()
-    api.include_router(router)
-    api.state.digest = app
-    with TestClient(api, raise_server_exceptions=False) as test_client:
-        yield test_client
+from tests.webhook_signing import signed_headers
 
 
 def _post(client: TestClient, events: list[dict]) -> None:
     body = json.dumps(events).encode()
-    stamp = str(int(time.time()))
-    sig = KEY.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    response = client.post("/webhooks/sendgrid", content=body, headers={
-        SIGNATURE_HEADER: base64.b64encode(sig).decode(), TIMESTAMP_HEADER: stamp,
-        "Content-Type": "application/json"})
+    response = client.post("/webhooks/sendgrid", content=body, headers=signed_headers(body))
     assert response.status_code == 200, response.text
 
 

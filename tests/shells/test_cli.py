@@ -7,35 +7,16 @@ import html as html_lib
 from email import policy
 from pathlib import Path
 
-import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from digest.cli import cli
-from digest.config import SAMPLE_FEED
 from digest.demo import run_demo
 
 runner = CliRunner()
 
 LEAD_TITLE = "Russia-West Negotiations Start"
 LEAD_LINK = "https://diplomaticopinion.com/2022/01/10/russia-west-negotiations-start/"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)
-    values = {
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "DIGEST_FEED_URL": str(SAMPLE_FEED),
-        "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "DIGEST_MAIL_BACKEND": "outbox",
-        "DIGEST_FIRST_POLL_WINDOW_DAYS": "36500",
-        "DIGEST_BASE_URL": "https://news.example.org",
-        "DIGEST_FROM_EMAIL": "digest@news.example.org",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def _all_commands() -> list[list[str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from digest.delivery.send import send_digest
 from digest.readers.addresses import email_hash
 from digest.readers.optin import subscribe
-from digest.readers.ratelimit import Limit, RateLimiter
 from digest.readers.roster import add
 from digest.readers.signup import form_stamp
 from digest.store.deliveries import apply_event
@@ -35,14 +33,6 @@ from tests.delivery_helpers import add_post, add_readers
 
 CONFIRM = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
 AUTH = {"Authorization": "Bearer test-admin-token"}
-
-
-@pytest.fixture
-def limiter(redis_url):
-    made = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
-                       limits={"ip": Limit(1000, 60), "email": Limit(1000, 60)})
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ PEER = ("203.0.113.9", 50000)
 
 
 @pytest.fixture
-def limiter(redis_url):
-    made = RateLimiter(redis_url, prefix=f"test:{uuid.uuid4().hex}",
-                       limits={"ip": Limit(1000, 60), "email": Limit(1000, 60)})
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def client(sqlite_app, limiter):
     with TestClient(create_app(sqlite_app, limiter=limiter)) as made:
         yield made
