@@ -2,9 +2,10 @@
 
 Configuration follows Celery's task guide: JSON only, ``acks_late`` with prefetch 1 (a send
 task is safe to repeat because ``delivery.send_batch`` claims its ledger row first), time
-limits, explicit imports, and a Redis ``visibility_timeout`` well above the longest retry
-backoff (``retry.MAX_DELAY``) plus the task time limit, so Redis never redelivers a message
-that is merely waiting. Beat runs the weekly digest at ``SCHEDULE`` in ``TIMEZONE``.
+limits, task events on (for Flower), worker children recycled, explicit imports, and a
+Redis ``visibility_timeout`` well above the longest retry backoff (``retry.MAX_DELAY``) plus
+the task time limit, so Redis never redelivers a message that is merely waiting. Beat runs
+the weekly digest at ``SCHEDULE`` in ``TIMEZONE``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TASK_TIME_LIMIT = SEND_TASK_TIME_LIMIT  # a batch is one HTTP request or one SMTP session
 VISIBILITY_TIMEOUT = 3600
+MAX_TASKS_PER_CHILD = 1000  # a child process is replaced after this many tasks
 if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a design invariant
     raise RuntimeError("the Redis visibility_timeout must exceed the longest retry backoff")
 
@@ -85,6 +87,9 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=MAX_TASKS_PER_CHILD,  # bounds a slow leak in a child
+        worker_send_task_events=True,  # what `-E` does: Flower and `celery events` see tasks
+        task_send_sent_event=True,  # ... including those still waiting on the queue
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_TIME_LIMIT - 30,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
