@@ -29,3 +29,49 @@ def test_compose_runs_the_whole_stack() -> None:
         assert env["DIGEST_BROKER_URL"].startswith("redis://redis")
         assert services[name]["build"] == "."
     assert (REPO / "Dockerfile").is_file()
+
+
+def _services() -> dict[str, dict[str, object]]:
+    services: dict[str, dict[str, object]] = yaml.safe_load(
+        (REPO / "docker-compose.yml").read_text())["services"]
+    return services
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    services = _services()
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert isinstance(check, dict), f"{name} has no healthcheck"
+        if service.get("restart") == "no":  # the one-off migration step
+            assert check == {"disable": True}
+            continue
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"][1]  # type: ignore[index]
+    assert services["redis"]["healthcheck"]["test"][1:] == ["redis-cli", "ping"]  # type: ignore[index]
+    web = " ".join(services["web"]["healthcheck"]["test"])  # type: ignore[index]
+    assert "http://127.0.0.1:8000/" in web
+    worker = services["worker"]["healthcheck"]["test"][1]  # type: ignore[index]
+    assert worker.startswith("celery -A worker inspect ping") and "celery@$$HOSTNAME" in worker
+
+
+def test_flower_and_mailpit_run_only_on_their_profiles() -> None:
+    services = _services()
+    assert services["flower"]["profiles"] == ["flower"]
+    assert str(services["flower"]["image"]).startswith("mher/flower")
+    flower = " ".join(services["flower"]["command"])  # type: ignore[arg-type]
+    assert "--broker=redis://redis:6379/0" in flower and "FLOWER_BASIC_AUTH" in flower
+    assert services["mailpit"]["profiles"] == ["dev"]
+    assert str(services["mailpit"]["image"]).startswith("axllent/mailpit")
+    for name, service in services.items():
+        if name not in ("flower", "mailpit"):
+            assert "profiles" not in service, f"{name} must run without a profile"
+
+
+def test_the_dev_profile_can_point_the_stack_at_mailpit() -> None:
+    """`DIGEST_MAIL_BACKEND=smtp DIGEST_SMTP_URL=smtp://mailpit:1025 docker compose --profile
+    dev up`: the app services take both from the environment that runs compose."""
+    services = _services()
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DIGEST_MAIL_BACKEND"] == "${DIGEST_MAIL_BACKEND:-sendgrid}"  # type: ignore[index]
+        assert env["DIGEST_SMTP_URL"].startswith("${DIGEST_SMTP_URL:-")  # type: ignore[index]
