@@ -49,7 +49,7 @@ def test_every_long_running_service_has_a_healthcheck() -> None:
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"][1]  # type: ignore[index]
     assert services["redis"]["healthcheck"]["test"][1:] == ["redis-cli", "ping"]  # type: ignore[index]
     web = " ".join(services["web"]["healthcheck"]["test"])  # type: ignore[index]
-    assert "http://127.0.0.1:8000/" in web
+    assert "http://127.0.0.1:8000/readyz" in web  # database, Redis and beat, not just the process
     worker = services["worker"]["healthcheck"]["test"][1]  # type: ignore[index]
     assert worker.startswith("celery -A worker inspect ping") and "celery@$$HOSTNAME" in worker
 
