@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./digest.db"
     broker_url: str = "redis://localhost:6379/0"
-    redis_url: str | None = None  # rate limits; defaults to broker_url
+    redis_url: str | None = None  # rate limits and beat's heartbeat; defaults to broker_url
     feed_url: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["https://diplomaticopinion.com/feed/"]
     )
@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # Where readers' mails (confirmation, welcome) are sent from: a thread pool inside the web
     # process ("inline", so `digest serve` alone works) or the Celery workers ("celery").
     dispatch: Literal["inline", "celery"] = "inline"
+
+    # Operations
+    # /readyz reports beat as down when its heartbeat is older than this (fractions accepted).
+    beat_stale_minutes: float = Field(default=10, gt=0)
 
     @field_validator("feed_url", "blocked_domains", "cors_origins", "allowed_hosts",
                      mode="before")

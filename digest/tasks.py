@@ -38,8 +38,9 @@ if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a de
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile, and
-    the nightly expiry of sign-ups that were never confirmed and of old delivery records.
+    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile and
+    beat's heartbeat every minute, and the nightly expiry of sign-ups that were never
+    confirmed and of old delivery records.
 
     The weekly and daily crontabs come from ``delivery.schedule``, which keys periods from
     the very same objects."""
@@ -61,6 +62,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "args": [Cadence.INSTANT.value],
         },
         "reconcile": {"task": "digest.tasks.reconcile_task", "schedule": 60.0},
+        "beat-heartbeat": {  # read by /readyz; a tick stuck in a queue is dropped, not piled up
+            "task": "digest.tasks.beat_heartbeat_task",
+            "schedule": 60.0,
+            "options": {"expires": 120},
+        },
         "websub-renew": {
             "task": "digest.tasks.websub_renew_task",
             "schedule": crontab(minute="15", hour="*/6"),
@@ -161,6 +167,16 @@ def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
     if outcome.status == "pending":
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@celery_app.task(name="digest.tasks.beat_heartbeat_task")  # type: ignore[untyped-decorator]
+def beat_heartbeat_task() -> None:
+    """Note in Redis that beat ticked (and a worker ran it): ``/readyz`` reads it."""
+    from datetime import UTC, datetime
+
+    from digest.delivery.heartbeat import record_tick
+
+    record_tick(_app(), now=datetime.now(UTC))
 
 
 @celery_app.task(name="digest.tasks.reconcile_task")  # type: ignore[untyped-decorator]

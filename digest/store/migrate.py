@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from digest.errors import ConfigError
@@ -20,6 +22,27 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    """The migrations shipped with this code; they do not change while it runs."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str | None:
+    """The newest migration this code knows: what `digest init` brings a database to."""
+    return _scripts().get_current_head()
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations (not one of a newer release)."""
+    return revision in {script.revision for script in _scripts().walk_revisions()}
+
+
+def database_revision(conn: Connection) -> str | None:
+    """The revision the database is at; None for a database `digest init` never ran on."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:

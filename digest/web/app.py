@@ -13,7 +13,7 @@ from digest.bootstrap import build
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
-from digest.web import admin, admin_readers, archive, pages, preferences, readers, websub
+from digest.web import admin, admin_readers, archive, health, pages, preferences, readers, websub
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
 from digest.web.security import HostCheck, SecurityHeaders, allowed_hosts
@@ -76,6 +76,7 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    api.include_router(health.router)
     for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
     # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.

@@ -74,6 +74,8 @@ def test_schemathesis_finds_no_server_error(served, tmp_path) -> None:
     found = {failure["code"]: failure for failure in result["failures"]}
     for code, failure in sorted(found.items()):
         print(f"{code} {failure['title']}: {', '.join(failure['operations'])}")
-    assert "ST101" not in found, run.stdout[-6000:]  # ST101: Server error (5xx)
+    # ST101: Server error (5xx). /readyz's 503 is its documented answer here (no beat runs).
+    server_errors = set(found.get("ST101", {}).get("operations", [])) - {"GET /readyz"}
+    assert not server_errors, run.stdout[-6000:]
     assert result["errors"] == [], result["errors"]
     assert result["test_cases"]["generated"] >= EXAMPLES
