@@ -15,7 +15,7 @@ from digest.bootstrap import build, check_can_send
 from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
 from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
-from digest.store.models import Cadence
+from digest.store.models import MAX_ID, Cadence
 
 cli = typer.Typer(
     help="digest: mail a blog's new posts to its readers as one digest on a schedule.",
@@ -129,7 +129,7 @@ def send(
 @cli.command()
 @errors_to_exit
 def resend(
-    edition: Annotated[int, typer.Argument(metavar="EDITION", min=1, max=2**63 - 1,
+    edition: Annotated[int, typer.Argument(metavar="EDITION", min=1, max=MAX_ID,
                                            help="The edition's number (`digest stats`).")],
     to: Annotated[str | None, typer.Option("--to", help="Only this reader, if they did not "
                                            "get it.")] = None,

@@ -32,7 +32,7 @@ from digest.feeds.parse import parse_feed
 from digest.feeds.poll import ingest
 from digest.feeds.report import PollReport
 from digest.runtime import App
-from digest.store.models import Feed, FeedStatus, utcnow
+from digest.store.models import MAX_ID, Feed, FeedStatus, utcnow
 from digest.store.sessions import transaction
 
 __all__ = [
@@ -50,7 +50,6 @@ _DEFAULT_LEASE = timedelta(days=10)
 _MAX_LEASE = timedelta(days=10)
 _RENEW_BEFORE = timedelta(days=1)
 _PENDING_FOR = timedelta(days=1)  # how long a hub may take to verify our request
-_MAX_ID = 2**63 - 1  # the largest feed id a database can hold
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +162,7 @@ def verify_intent(
 ) -> str | None:
     """The challenge to echo if we really asked for this (un)subscription, else None."""
     now = now or utcnow()
-    if not 0 < feed_id <= _MAX_ID or not challenge:
+    if not 0 < feed_id <= MAX_ID or not challenge:
         return None
     with transaction(app.sessions) as session:
         feed = session.get(Feed, feed_id)
@@ -202,7 +201,7 @@ def receive_content(
     now: datetime | None = None,
 ) -> PollReport | None:
     """Store a pushed feed body if its signature is valid; None when it must be ignored."""
-    if not 0 < feed_id <= _MAX_ID:
+    if not 0 < feed_id <= MAX_ID:
         return None
     with app.sessions() as session:
         feed = session.get(Feed, feed_id)

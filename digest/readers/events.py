@@ -34,6 +34,7 @@ from digest.readers.addresses import email_hashes
 from digest.runtime import App
 from digest.store.deliveries import apply_event
 from digest.store.models import (
+    MAX_ID,
     DeliveryStatus,
     Edition,
     Subscriber,
@@ -45,7 +46,6 @@ from digest.store.sessions import transaction
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 REPLAY_WINDOW = 600  # seconds either side of now
-MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in every database we support
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1  # the largest id a BIGINT holds; anything past it is simply not found
 
 
 def utcnow() -> datetime:

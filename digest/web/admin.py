@@ -30,7 +30,7 @@ from digest.readers.events import (
     handle_sendgrid_webhook,
 )
 from digest.runtime import App
-from digest.store.models import Cadence
+from digest.store.models import MAX_ID, Cadence
 from digest.web.deps import get_app, require_admin
 
 router = APIRouter()
@@ -91,7 +91,7 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
              responses={400: {"description": "A bad `to` or an edition still being sent"},
                         404: {"description": "No such edition"},
                         503: {"description": "The broker is down; reconcile sends it later"}})
-def admin_resend(edition: Annotated[int, Query(ge=1, le=2**63 - 1)], to: str | None = None,
+def admin_resend(edition: Annotated[int, Query(ge=1, le=MAX_ID)], to: str | None = None,
                  app: App = Depends(get_app)) -> dict[str, Any]:
     """Queue edition ``edition`` for the readers who did not get it (or only ``to``)."""
     try:

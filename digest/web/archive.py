@@ -24,7 +24,7 @@ from digest.mail.links import archive_url, generic_substitutions, signup_url
 from digest.mail.message import personalize
 from digest.mail.render import MAX_POSTS, render_digest, sections_for
 from digest.readers.mails import blog_url
-from digest.store.models import Batch, BatchStatus, Edition, EditionStatus, Feed, Post
+from digest.store.models import MAX_ID, Batch, BatchStatus, Edition, EditionStatus, Feed, Post
 from digest.web.deps import get_app
 from digest.web.pages import error_page
 
@@ -36,7 +36,6 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
 # Stored pages run no script and load only images; styles are inline.
 _EDITION_CSP = "default-src 'none'; img-src https: http:; style-src 'unsafe-inline'"
 _ARCHIVE_LIMIT = 200
-_MAX_ID = 2**63 - 1  # the largest id a BIGINT holds; anything past it is simply not found
 _FOOTER = re.compile(r'(<td[^>]*class="footer"[^>]*>).*?(</td>)', re.DOTALL)
 _BODY_OPEN = re.compile(r"<body[^>]*>")
 _ARCHIVE_BAR = ("padding: 14px 16px; text-align: center; font-family: -apple-system, "
@@ -98,7 +97,7 @@ def _edition_number(text: str) -> int | None:
     if not text.isascii() or not text.isdigit() or len(text) > 19:
         return None
     number = int(text)
-    return number if 0 < number <= _MAX_ID else None
+    return number if 0 < number <= MAX_ID else None
 
 
 def archive_frame(settings: Settings, page: str) -> str:

@@ -9,12 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from digest.feeds import websub
 from digest.runtime import App
+from digest.store.models import MAX_ID
 from digest.web.deps import get_app
 
 router = APIRouter(tags=["websub"])
 
 # A feed id as the database stores it: an id beyond 64 bits is a 422, not a database error.
-FeedId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+FeedId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/websub/{feed_id}", response_class=Response,
