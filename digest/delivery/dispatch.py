@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from digest.errors import BrokerUnavailableError
+
 __all__ = ["SEND_BATCH_TASK", "CeleryDispatch"]
 
 SEND_BATCH_TASK = "digest.tasks.send_batch_task"
@@ -36,6 +38,11 @@ class CeleryDispatch:
         return self._send_task
 
     def __call__(self, batch_ids: Sequence[str]) -> None:
+        """Raises BrokerUnavailableError when the broker refuses a message: the batches are
+        in the ledger already, so reconcile sends them once the broker is back."""
         send = self._sender()
-        for batch_id in batch_ids:
-            send(SEND_BATCH_TASK, args=[batch_id])
+        try:
+            for batch_id in batch_ids:
+                send(SEND_BATCH_TASK, args=[batch_id])
+        except Exception as exc:  # kombu raises its own OperationalError and socket errors
+            raise BrokerUnavailableError(str(exc)) from exc

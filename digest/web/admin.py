@@ -5,7 +5,6 @@ Each route parses the request, calls one service function and shapes the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -40,16 +39,6 @@ BROKER_DOWN = ("the Celery broker did not take the batches ({reason}); they are 
                "follow them at GET /admin/stats")
 
 
-def _dispatch_or_503(app: App) -> Callable[[Sequence[str]], None]:
-    """``app.dispatch``, with a broker failure (kombu's own errors) turned into a 503."""
-    def dispatch(batch_ids: Sequence[str]) -> None:
-        try:
-            app.dispatch(batch_ids)
-        except Exception as exc:  # the batches are committed already: only the hand-off failed
-            raise BrokerUnavailableError(str(exc)) from exc
-    return dispatch
-
-
 def _broker_down(exc: BrokerUnavailableError) -> HTTPException:
     return HTTPException(503, detail=BROKER_DOWN.format(reason=exc))
 
@@ -76,8 +65,7 @@ def admin_send(cadence: Cadence = Cadence.WEEKLY, force: bool = False,
     if force:
         raise HTTPException(400, detail=FORCE_GONE)
     try:
-        result = send_digest(app, cadence=cadence, manual=True, queue=True,
-                             dispatch=_dispatch_or_503(app))
+        result = send_digest(app, cadence=cadence, manual=True, queue=True)
     except BrokerUnavailableError as exc:
         raise _broker_down(exc) from exc
     except AlreadySentError as exc:
@@ -95,7 +83,7 @@ def admin_resend(edition: Annotated[int, Query(ge=1, le=MAX_ID)], to: str | None
                  app: App = Depends(get_app)) -> dict[str, Any]:
     """Queue edition ``edition`` for the readers who did not get it (or only ``to``)."""
     try:
-        result = resend_edition(app, edition, to=to, queue=True, dispatch=_dispatch_or_503(app))
+        result = resend_edition(app, edition, to=to, queue=True)
     except BrokerUnavailableError as exc:
         raise _broker_down(exc) from exc
     except (EditionError, SubscriberError) as exc:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from kombu.exceptions import OperationalError
 from sqlalchemy import select
 
+from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.send import send_digest
 from digest.readers.addresses import email_hash
 from digest.readers.optin import subscribe
@@ -90,8 +91,11 @@ def test_confirm_with_a_full_job_queue_still_says_subscribed(sqlite_app, limiter
     assert len(transport.sent) == 1  # the confirmation only: the welcome was skipped
 
 
-def _broker_down(batch_ids):
+def _refused(name, args):
     raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+_broker_down = CeleryDispatch(send_task=_refused)  # the real port, its broker refusing
 
 
 def test_admin_send_answers_503_when_the_broker_is_down(client, sqlite_app):
