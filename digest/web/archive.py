@@ -15,23 +15,22 @@ from html import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.config import TEMPLATES_DIR, Settings
+from digest.config import Settings
+from digest.delivery.archive import public_edition, public_editions
 from digest.mail.links import archive_url, generic_substitutions, signup_url
 from digest.mail.message import personalize
 from digest.mail.render import MAX_POSTS, render_digest, sections_for
 from digest.readers.mails import blog_url
-from digest.store.models import MAX_ID, Batch, BatchStatus, Edition, EditionStatus, Feed, Post
+from digest.store.models import MAX_ID, Edition, Feed, Post
 from digest.web.deps import get_app
-from digest.web.pages import error_page
+from digest.web.pages import error_page, templates
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["archive"])
-templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
 
 # Stored pages run no script and load only images; styles are inline.
 _EDITION_CSP = "default-src 'none'; img-src https: http:; style-src 'unsafe-inline'"
@@ -42,14 +41,6 @@ _ARCHIVE_BAR = ("padding: 14px 16px; text-align: center; font-family: -apple-sys
                 "'Segoe UI', Roboto, Helvetica, Arial, sans-serif; font-size: 15px; "
                 "line-height: 20px; color: #5f6368;")
 _BAR_LINK = "display: inline-block; padding: 12px 8px; color: inherit; font-weight: bold;"
-
-
-# Shown once it has reached readers: sent, or still sending (a large fan-out, a resend) with
-# a batch already out, whose readers may click "View in browser".
-_VISIBLE = or_(Edition.status == EditionStatus.SENT,
-               and_(Edition.status == EditionStatus.SENDING,
-                    exists().where(Batch.edition_id == Edition.id,
-                                   Batch.status == BatchStatus.SENT)))
 
 
 @dataclass(frozen=True)
@@ -64,7 +55,7 @@ def archive_index(request: Request) -> HTMLResponse:
     """The list of sent digests, newest first, each set of posts once."""
     app = get_app(request)
     with app.sessions() as session:
-        entries = [_entry(app.settings, e) for e in _sent_editions(session)]
+        entries = [_entry(app.settings, e) for e in public_editions(session, _ARCHIVE_LIMIT)]
     context = {
         "blog_name": app.settings.blog_name,
         "postal_address": app.settings.postal_address,
@@ -82,8 +73,7 @@ def archive_edition(request: Request, edition_id: str) -> HTMLResponse:
     app = get_app(request)
     number = _edition_number(edition_id)
     with app.sessions() as session:
-        edition = session.scalars(select(Edition).where(Edition.id == number, _VISIBLE)
-                                  ).first() if number is not None else None
+        edition = public_edition(session, number) if number is not None else None
         if edition is None:
             return error_page(request, 404, "No such digest",
                               "This digest does not exist or has not been sent yet.")
@@ -127,32 +117,6 @@ def public_html(settings: Settings, edition: Edition, html: str | None = None) -
         re.escape(settings.base_url) + r"/(?:unsubscribe|preferences|confirm)/[^\"'<>\s]*"
     )
     return token_links.sub(signup_url(settings), page)
-
-
-def _sent_editions(session: Session) -> list[Edition]:
-    """Sent editions, newest first, each set of posts once.
-
-    The same posts can go out in more than one edition: to weekly and to daily readers, by
-    hand and then by the schedule (before manual sends stopped claiming them twice), or in an
-    old forced send. A visitor sees one digest per set of posts: the newest that sent it.
-    """
-    query = (
-        select(Edition)
-        .where(_VISIBLE)
-        .order_by(Edition.created_at.desc(), Edition.id.desc())
-        .limit(_ARCHIVE_LIMIT * 4)
-    )
-    seen: set[frozenset[int]] = set()
-    shown: list[Edition] = []
-    for edition in session.scalars(query):
-        posts = frozenset(edition.post_ids or ())
-        if posts and posts in seen:
-            continue
-        seen.add(posts)
-        shown.append(edition)
-        if len(shown) == _ARCHIVE_LIMIT:
-            break
-    return shown
 
 
 def _entry(settings: Settings, edition: Edition) -> ArchiveEntry:

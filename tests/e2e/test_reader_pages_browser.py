@@ -11,7 +11,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 import uuid
@@ -32,6 +31,7 @@ from digest.tokens import Purpose
 from digest.web.app import create_app
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
 from tests.mail_samples import sample_sections
+from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -51,10 +51,6 @@ AXE_RUN = """async () => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -64,7 +60,7 @@ def served(tmp_path):
         unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
     if not AXE.exists():
         unavailable(f"{AXE} is missing: run `make test` (npm install --prefix tools axe-core)")
-    port = _free_port()
+    port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}",
                              mail_backend="outbox", min_fill_seconds=2.0)
     app = build(settings)

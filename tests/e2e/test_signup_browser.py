@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from digest.store import migrate as schema
 from digest.store.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
+from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -36,16 +36,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 ADDRESS = "Browser.Reader@Example.org"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def served(tmp_path):
     """The real app on a free 127.0.0.1 port, mailing into tmp_path/outbox."""
-    port = _free_port()
+    port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}",
                              mail_backend="outbox", min_fill_seconds=0.5)
     app = build(settings)

@@ -20,6 +20,7 @@ from digest.mail.message import OutgoingMail
 from digest.mail.personalize import RecipientFactory
 from digest.mail.transports.sendgrid import SendGridTransport, request_body
 from tests.conftest import REPO, make_settings, unavailable
+from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,10 +36,6 @@ def _prism() -> Path:
     raise AssertionError
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +43,7 @@ def prism_url(shared_dir: Path):
     spec = shared_dir / "sendgrid" / "tsg_mail_v3.json"
     if not spec.exists():
         unavailable(f"{spec} is absent")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(_prism()), "mock", "-h", "127.0.0.1", "-p", str(port),
                              "--errors", str(spec)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,20 +27,17 @@ from digest.readers.ratelimit import Limit, RateLimiter
 from digest.store import migrate as schema
 from digest.web.app import create_app
 from tests.conftest import make_settings
+from tests.smtp_server import free_port
 
 EXAMPLES = int(os.environ.get("DIGEST_FUZZ_EXAMPLES", "20"))
 ST = Path(sys.executable).with_name("st")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def served(tmp_path, redis_url):
-    port = _free_port()
+    port = free_port()
     app = build(make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}"), MemoryTransport)
     schema.upgrade(app.engine)
     limiter = RateLimiter(redis_url, prefix=f"test:fuzz:{uuid.uuid4().hex}",

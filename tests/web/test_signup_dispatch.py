@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from digest.store.sessions import transaction
 from digest.web.app import create_app
 from digest.web.jobs import CeleryJobs, InlineJobs
 from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.smtp_server import free_port
 
 CONFIRM = re.compile(rb"/confirm/([A-Za-z0-9_.\-]+)")
 
@@ -122,14 +122,10 @@ class SlowTransport:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_answer_does_not_wait_for_the_mail_provider(tmp_path, limiter) -> None:
-    port = _free_port()
+    port = free_port()
     slow = SlowTransport()
     app = build(make_settings(tmp_path), lambda: slow)
     schema.upgrade(app.engine)
