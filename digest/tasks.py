@@ -42,7 +42,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     beat's heartbeat every minute, and the nightly expiry of sign-ups that were never
     confirmed and of old delivery records.
 
-    The weekly and daily crontabs come from ``delivery.schedule``, which keys periods from
+    The weekly and daily crontabs come from ``digest.schedule``, which keys periods from
     the very same objects."""
     return {
         "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
@@ -192,7 +192,7 @@ def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
                 at: str) -> None:
     """Record a sign-up handed over by the web app and mail its confirmation.
 
-    A database outage is retried; a failed mail is logged by ``subscribers.subscribe``,
+    A database outage is retried; a failed mail is logged by ``readers.optin.subscribe``,
     which frees the address for the reader's next try.
     """
     from sqlalchemy.exc import OperationalError

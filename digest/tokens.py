@@ -28,7 +28,7 @@ from itsdangerous.signer import SigningAlgorithm
 
 from digest.errors import InvalidTokenError
 
-__all__ = ["LinkRef", "Purpose", "Tokens", "derived_key", "link_signer"]
+__all__ = ["LinkRef", "Purpose", "Tokens", "derived_key", "link_payload", "link_signer"]
 
 
 @lru_cache(maxsize=16)
@@ -89,7 +89,8 @@ def link_signer(secret_key: str, purpose: Purpose) -> Signer:
     return _LinkSigner(secret_key, salt=f"digest.{purpose.value}.link")
 
 
-def _payload(subscriber_id: int, link_key: str | None) -> str:
+def link_payload(subscriber_id: int, link_key: str | None) -> str:
+    """What a reader's unsubscribe and preferences links sign: their id and link key."""
     return f"{subscriber_id}.{link_key or ''}"
 
 
@@ -112,7 +113,7 @@ class Tokens:
         """A token for the reader ``subscriber_id`` whose row holds ``link_key``."""
         if purpose is Purpose.CONFIRM:
             return str(self._confirm.dumps([subscriber_id, link_key or ""]))
-        return self._signers[purpose].sign(_payload(subscriber_id, link_key)).decode("ascii")
+        return self._signers[purpose].sign(link_payload(subscriber_id, link_key)).decode("ascii")
 
     def read(self, purpose: Purpose, token: str) -> LinkRef:
         """Who ``token`` names; raises InvalidTokenError if forged, mangled or expired.

@@ -48,7 +48,7 @@ _CLAIMED = (EditionStatus.SENDING, EditionStatus.SENT)
 # How far before the last edition a post may have been stamped and still be new (a slow poll
 # transaction, a retried failed edition, clock skew between hosts).
 LOOKBACK = timedelta(days=31)
-_SUBJECT_MAX = 998  # Edition.subject, and the longest line RFC 5322 allows
+SUBJECT_MAX = 998  # Edition.subject, and the longest line RFC 5322 allows
 NOTHING_NEW = "nothing new to send: every post is already in a digest for these readers"
 
 
@@ -203,7 +203,7 @@ def _claim(
     if posts:
         rendered = render_posts(session, settings, posts, edition.id)
         # A post title may be longer than a subject line can be (RFC 5322: 998 characters).
-        edition.subject = clip(rendered.subject, _SUBJECT_MAX)
+        edition.subject = clip(rendered.subject, SUBJECT_MAX)
         edition.html, edition.text = rendered.html, rendered.text
         if plan is not None:
             plan(session, edition)

@@ -144,14 +144,9 @@ def finish_edition(session: Session, edition_id: int, now: datetime | None = Non
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def advance(app: App, batch_id: str, claimed_at: datetime, after_id: int) -> None:
-    """Move the batch's start past readers already handed over, so a retry skips them."""
-    with transaction(app.sessions) as session:
-        move_cursor(session, batch_id, claimed_at, after_id)
-
-
 def move_cursor(session: Session, batch_id: str, claimed_at: datetime, after_id: int) -> None:
-    """``advance`` inside the caller's transaction (with the readers' delivery rows)."""
+    """Move the batch's start past readers already handed over, so a retry skips them; in the
+    caller's transaction, together with those readers' delivery rows."""
     session.execute(
         update(Batch)
         .where(Batch.id == batch_id, Batch.status.in_(LIVE),

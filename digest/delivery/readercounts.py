@@ -32,8 +32,6 @@ HANDED_OVER = frozenset({D.HANDED, D.PROCESSED, D.DEFERRED, D.DELIVERED, D.BOUNC
                          D.COMPLAINED, D.UNSUBSCRIBED})
 DELIVERED = frozenset({D.DELIVERED, D.COMPLAINED, D.UNSUBSCRIBED})
 FAILED = frozenset({D.REFUSED, D.DROPPED, D.FAILED})
-# Added with the in-doubt settlement; looked up by name so this module works before it exists.
-IN_DOUBT = BatchStatus.__members__.get("IN_DOUBT")
 
 
 @dataclass(frozen=True)
@@ -78,13 +76,11 @@ def reader_counts(session: Session, edition: Edition) -> ReaderCounts:
 
 def _in_doubt(session: Session, edition: Edition) -> int:
     """Readers left in in-doubt batches (past the resume cursor) with no delivery row yet."""
-    if IN_DOUBT is None:
-        return 0
+    recorded = select(Delivery.subscriber_id).where(
+        Delivery.edition_id == edition.id, Delivery.subscriber_id == Subscriber.id)
     doubtful = 0
     for batch in session.scalars(select(Batch).where(Batch.edition_id == edition.id,
-                                                     Batch.status == IN_DOUBT)):
-        recorded = select(Delivery.subscriber_id).where(
-            Delivery.edition_id == edition.id, Delivery.subscriber_id == Subscriber.id)
+                                                     Batch.status == BatchStatus.IN_DOUBT)):
         doubtful += int(session.scalar(
             select(func.count()).select_from(Subscriber).where(
                 *eligible(edition.cadence, edition.max_subscriber_id),

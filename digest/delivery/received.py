@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
-from digest.delivery.editions import render_posts
+from digest.delivery.editions import SUBJECT_MAX, render_posts
 from digest.mail.render import RenderedEdition
 from digest.store.bounded import clip
 from digest.store.deliveries import NOT_RECEIVED
@@ -28,7 +28,6 @@ from digest.store.models import Delivery, Edition, EditionStatus, Post
 # An edition holding a post was claimed after the post was first seen; this allows for clocks
 # that disagree between the poller's and the sender's hosts.
 _CLOCK_SLACK = timedelta(days=1)
-_SUBJECT_MAX = 998
 
 
 def overlapping_editions(session: Session, edition: Edition) -> dict[int, frozenset[int]]:
@@ -78,5 +77,5 @@ def render_variant(session: Session, settings: Settings, edition: Edition,
     posts = sorted(session.scalars(select(Post).where(Post.id.in_(list(post_ids)))),
                    key=lambda post: order.get(post.id, len(order)))
     rendered = render_posts(session, settings, posts, edition.id)
-    return RenderedEdition(clip(rendered.subject, _SUBJECT_MAX), rendered.html, rendered.text,
+    return RenderedEdition(clip(rendered.subject, SUBJECT_MAX), rendered.html, rendered.text,
                            len(posts))

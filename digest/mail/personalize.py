@@ -12,7 +12,7 @@ from digest.config import Settings
 from digest.mail.links import list_unsubscribe_headers
 from digest.mail.message import Recipient
 from digest.mail.render import PLACEHOLDERS
-from digest.tokens import Purpose, link_signer
+from digest.tokens import Purpose, link_payload, link_signer
 
 
 class LinkSigner:
@@ -25,7 +25,7 @@ class LinkSigner:
     def unsubscribe_and_preferences(self, subscriber_id: int,
                                     link_key: str | None) -> tuple[str, str]:
         """Both link tokens of one reader (the same payload, two salts)."""
-        value = f"{subscriber_id}.{link_key or ''}"
+        value = link_payload(subscriber_id, link_key)
         raw, head = value.encode("ascii"), value + "."
         return (head + self._unsub.get_signature(raw).decode("ascii"),
                 head + self._prefs.get_signature(raw).decode("ascii"))

@@ -60,18 +60,8 @@ def get_preferences(app: App, token: str) -> Preferences:
 
 
 def update_preferences(app: App, token: str, cadence: Cadence | str, paused: bool) -> Preferences:
-    """Change how often the reader gets mail, or pause it."""
-    try:
-        chosen = Cadence(cadence)
-    except ValueError as exc:
-        choices = ", ".join(c.value for c in Cadence)
-        raise SubscriberError(f"unknown frequency {cadence!r}; choose one of {choices}") from exc
-    with transaction(app.sessions) as session:
-        sub = by_token(session, app, Purpose.PREFERENCES, token)
-        _preferences(sub)  # a deleted reader has nothing to change
-        sub.cadence = chosen
-        sub.paused = paused
-        return _preferences(sub)
+    """Change how often the reader gets mail, and whether it is paused (both given)."""
+    return save_preferences(app, token, cadence, paused)[1]
 
 
 def _iso(value: datetime | None) -> str | None:
