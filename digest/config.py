@@ -37,6 +37,16 @@ SEND_TASK_TIME_LIMIT = 300
 SEND_TIMEOUT = 30.0
 
 
+def _entries(value: object) -> object:
+    """A list setting's entries: a string split at commas and newlines, every entry stripped,
+    empty ones dropped; anything else as given."""
+    if isinstance(value, str):
+        value = value.replace("\n", ",").split(",")
+    if isinstance(value, list):
+        return [str(part).strip() for part in value if str(part).strip()]
+    return value
+
+
 class Settings(BaseSettings):
     """All configuration of the service. Names are the contract in DESIGN.md."""
 
@@ -125,17 +135,13 @@ class Settings(BaseSettings):
                      mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
-        return value
+        return _entries(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _valid_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.replace("\n", ",").split(",")
+        value = _entries(value)
         if isinstance(value, list):
-            value = [str(part).strip() for part in value if str(part).strip()]
             for part in value:
                 try:
                     ipaddress.ip_network(part, strict=False)
@@ -148,10 +154,8 @@ class Settings(BaseSettings):
     def _valid_allowances(cls, value: object) -> object:
         from digest.feeds.address_policy import AddressPolicy
 
-        if isinstance(value, str):
-            value = [part.strip() for part in value.replace("\n", ",").split(",")]
+        value = _entries(value)
         if isinstance(value, list):
-            value = [str(part).strip() for part in value if str(part).strip()]
             AddressPolicy.from_setting(value)  # a ValueError names the bad entry
         return value
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
@@ -69,16 +71,21 @@ def batch_ranges(session: Session, cadence: Cadence, max_id: int,
     return ranges
 
 
+def ledger_rows(edition_id: int, ranges: Sequence[tuple[int, int, int]],
+                first_seq: int = 1) -> list[dict[str, Any]]:
+    """Pending ledger rows for ``(after_id, upto_id, count)`` ranges, numbered from
+    ``first_seq``; their ids are ``"<edition>-<seq>"``."""
+    return [{"id": f"{edition_id}-{seq}", "edition_id": edition_id, "seq": seq,
+             "after_id": after, "upto_id": upto, "size": count,
+             "status": BatchStatus.PENDING, "attempts": 0}
+            for seq, (after, upto, count) in enumerate(ranges, start=first_seq)]
+
+
 def plan_batches(session: Session, edition: Edition, batch_size: int) -> list[str]:
     """Snapshot the recipients of ``edition`` and write its ledger rows in bulk."""
     max_id = session.scalar(select(func.max(Subscriber.id))) or 0
     ranges = batch_ranges(session, edition.cadence, int(max_id), batch_size)
-    rows = [
-        {"id": f"{edition.id}-{seq}", "edition_id": edition.id, "seq": seq,
-         "after_id": after, "upto_id": upto, "size": count, "status": BatchStatus.PENDING,
-         "attempts": 0}
-        for seq, (after, upto, count) in enumerate(ranges, start=1)
-    ]
+    rows = ledger_rows(edition.id, ranges)
     if rows:
         session.execute(insert(Batch), rows)
     edition.max_subscriber_id = int(max_id)

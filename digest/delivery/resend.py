@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from digest.delivery.outcomes import SendResult
-from digest.delivery.plan import batch_size_for, eligible
+from digest.delivery.plan import batch_size_for, eligible, ledger_rows
 from digest.delivery.record import NOT_RECEIVED
 from digest.delivery.send import Progress, deliver, titles
 from digest.errors import EditionError, NoSuchEditionError, SubscriberError
@@ -150,10 +150,7 @@ def _plan(session: Session, edition: Edition, reader_id: int | None,
         .execution_options(synchronize_session=False))
     last = int(session.scalar(select(func.max(Batch.seq)).where(
         Batch.edition_id == edition.id)) or 0)
-    rows = [{"id": f"{edition.id}-{seq}", "edition_id": edition.id, "seq": seq,
-             "after_id": after, "upto_id": upto, "size": count,
-             "status": BatchStatus.PENDING, "attempts": 0}
-            for seq, (after, upto, count) in enumerate(ranges, start=last + 1)]
+    rows = ledger_rows(edition.id, ranges, first_seq=last + 1)
     session.execute(insert(Batch), rows)
     edition.max_subscriber_id = max(edition.max_subscriber_id, ranges[-1][1])
     edition.batch_count += len(rows)
