@@ -49,22 +49,20 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _as_utc(value)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of every table."""
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -203,6 +201,9 @@ class Edition(Base):
     # Snapshot bound: readers with id <= this (and eligible) are the recipients.
     max_subscriber_id: Mapped[int] = mapped_column(BigId, default=0)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set while no new batch may be claimed (the operator's pause, the complaint breaker).
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered: Mapped[int] = mapped_column(Integer, default=0)
@@ -259,11 +260,8 @@ class WebhookEvent(Base):
 
 
 class DeliveryStatus(enum.IntEnum):
-    """What became of one edition for one reader, stored as a small integer (millions of rows).
-
-    Higher is later news, except that a final outcome is never overwritten by an earlier
-    stage (a late "processed" after "delivered" changes nothing): see ``delivery.record``.
-    """
+    """What became of one edition for one reader, as a small integer (millions of rows). Higher
+    is later news, but a final outcome is never overwritten by an earlier stage (``record``)."""
 
     HANDED = 1  # our request carrying it was accepted (SendGrid 202, SMTP 250 for this reader)
     PROCESSED = 2  # the provider's own record that it accepted it ("processed" event)
@@ -281,9 +279,8 @@ class DeliveryStatus(enum.IntEnum):
 
 
 class Delivery(Base):
-    """One reader's copy of one edition: handed over when, and what happened after (see
-    ``delivery.record``). About 117 bytes a row on PostgreSQL with its indexes (BENCHMARKS.md).
-    """
+    """One reader's copy of one edition: handed over when, and what followed (``record``).
+    About 117 bytes a row on PostgreSQL with its indexes (BENCHMARKS.md)."""
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_subscriber", "subscriber_id"),)
@@ -296,3 +293,14 @@ class Delivery(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(100))
 
+
+class OperatorAlert(Base):
+    """One alert episode for the operator by ``key``, mailed once; closed when it clears."""
+
+    __tablename__ = "operator_alerts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detail: Mapped[str] = mapped_column(Text, default="")
