@@ -129,9 +129,9 @@ def test_the_webhook_runs_the_breaker(small, transport):
     api = FastAPI()
     api.include_router(router)
     api.state.digest = small
-    events = _spam(small, edition_id, 3) + [
-        {"sg_event_id": "d-1", "event": "delivered", "email": "reader9@example.org",
-         "edition_id": str(edition_id), "subscriber_id": "10"}]
+    delivered = {"sg_event_id": "d-1", "event": "delivered", "email": "reader9@example.org",
+                 "edition_id": str(edition_id), "subscriber_id": "10"}
+    events = [*_spam(small, edition_id, 3), delivered]
     body = json.dumps(events).encode()
     with TestClient(api) as client:
         answer = client.post("/webhooks/sendgrid", content=body, headers=signed_headers(body))
