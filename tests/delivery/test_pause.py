@@ -279,3 +279,32 @@ def test_a_pause_racing_workers_loses_and_doubles_nobody(small, transport):
         t.join(60)
     _once_each(transport, readers)
     assert _edition(small, edition_id).status is EditionStatus.SENT
+
+
+def test_reader_counts_are_kept_while_counting_them_is_costly(small, transport, monkeypatch):
+    from digest.delivery import record
+
+    edition_id, batches = _queued(small)
+    counted: list[int] = []
+    real = record.counts
+
+    def slow(session, edition):  # as if the edition had a million delivery rows
+        counted.append(edition)
+        time.sleep(0.05)
+        return real(session, edition)
+
+    monkeypatch.setattr(record, "counts", slow)
+    first = edition_progress(small, edition_id, _now())
+    send_batch(small, batches[0])
+    second = edition_progress(small, edition_id, _now())
+    assert len(counted) == 1  # 0.05 s to count: kept for 0.5 s
+    assert second.batches["sent"] == 1  # the ledger is read every time
+    assert (second.readers_handed_over, second.readers_counted_at) == \
+        (0, first.readers_counted_at)
+    time.sleep(0.6)
+    assert edition_progress(small, edition_id, _now()).readers_handed_over == 2
+    assert len(counted) == 2
+    for batch_id in batches[1:]:
+        send_batch(small, batch_id)
+    final = edition_progress(small, edition_id, _now())  # finished: counted at once
+    assert (final.done, final.readers_handed_over, len(counted)) == (True, READERS, 3)

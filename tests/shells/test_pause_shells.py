@@ -4,6 +4,7 @@ uses them: messages, exit codes and status codes, the broker down, and stats sho
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from digest.bootstrap import build
 from digest.cli import cli
+from digest.delivery.batch import send_batch
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.send import send_digest
 from digest.runtime import App
@@ -74,6 +76,23 @@ def test_cli_pause_and_resume(cli_app: App, monkeypatch, redis_url: str) -> None
     idle = runner.invoke(cli, ["resume", str(edition)])
     assert idle.exit_code == 0 and "not paused" in idle.output
     assert "(paused)" not in runner.invoke(cli, ["stats"]).output
+
+
+def test_cli_resume_here_sends_the_rest_in_this_process(cli_app: App,
+                                                        env: dict[str, str]) -> None:
+    edition = _queued(cli_app)
+    with cli_app.sessions() as s:  # the first batch went out before the pause
+        first = s.scalars(select(Batch.id).order_by(Batch.seq)).first()
+    assert send_batch(cli_app, first).status == "sent"
+    assert runner.invoke(cli, ["pause", str(edition)]).exit_code == 0
+    outbox = Path(env["DIGEST_OUTBOX_DIR"])
+    assert len(list(outbox.glob("*.eml"))) == 2
+    resumed = runner.invoke(cli, ["resume", str(edition), "--here"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"edition {edition}: sent" in resumed.output
+    mailed = [path.read_text() for path in outbox.glob("*.eml")]
+    assert len(mailed) == 6
+    assert all(sum(f"reader{i}@example.org" in m for m in mailed) >= 1 for i in range(6))
 
 
 def test_cli_refuses_what_is_not_being_sent(cli_app: App) -> None:
