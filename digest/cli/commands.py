@@ -218,12 +218,16 @@ def demo(
 
 def main() -> None:
     """Console-script entry point; a bad setting stops with a message naming it."""
+    from digest import sentry
     from digest.config import load_settings
     from digest.errors import ConfigError
     from digest.logs import configure
 
     try:
-        configure(load_settings())
+        settings = load_settings()
     except ConfigError:
         configure(None)  # the command itself reports the bad setting
+    else:
+        configure(settings)
+        sentry.configure(settings)  # off unless DIGEST_SENTRY_DSN is set
     cli()
