@@ -18,14 +18,13 @@ from typing import Any
 
 import redis
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from digest.delivery.heartbeat import connect, last_tick
 from digest.metrics import state_families
 from digest.runtime import App
 from digest.store.models import Edition, Feed, FeedStatus, Subscriber
 
-__all__ = ["CACHE_SECONDS", "State", "families", "read_state"]
+__all__ = ["CACHE_SECONDS", "Gauges", "State", "read_state"]
 
 CACHE_SECONDS = 10.0
 log = logging.getLogger(__name__)
@@ -80,28 +79,31 @@ def _age(then: datetime | None, now: datetime) -> float | None:
     return max(0.0, (now - then).total_seconds())
 
 
-_cache: dict[int, tuple[float, State]] = {}
-_lock = threading.Lock()
+class Gauges:
+    """The gauges of one App, read at most once every ``max_age`` seconds (one per process:
+    the web app keeps it beside the App)."""
 
+    def __init__(self, app: App, max_age: float = CACHE_SECONDS) -> None:
+        self.app = app
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._cached: tuple[float, State] | None = None
 
-def families(app: App, *, now: datetime | None = None, clock: float | None = None,
-             max_age: float = CACHE_SECONDS) -> list[Any]:
-    """The gauges' metric families at ``now``, the states read again when those cached are
-    older than ``max_age`` seconds of ``clock`` (monotonic); a database error fails the
-    scrape. Ages are taken at ``now`` from the cached times, so they keep growing."""
-    now = now or datetime.now(UTC)
-    clock = time.monotonic() if clock is None else clock
-    with _lock:
-        cached = _cache.get(id(app))
-        if cached is None or clock - cached[0] >= max_age:
-            try:
-                cached = (clock, read_state(app))
-            except SQLAlchemyError:
-                _cache.pop(id(app), None)
-                raise
-            _cache[id(app)] = cached
-    state = cached[1]
-    return state_families(readers=state.readers, editions=state.editions, feeds=state.feeds,
-                          last_poll_age=_age(state.last_poll_at, now),
-                          beat_age=_age(state.beat_at, now),
-                          beat_read=state.beat_read)
+    def state(self, clock: float | None = None) -> State:
+        """The cached state, read again when older than ``max_age`` seconds of ``clock``
+        (monotonic); a database error fails the scrape and caches nothing."""
+        clock = time.monotonic() if clock is None else clock
+        with self._lock:
+            if self._cached is None or clock - self._cached[0] >= self.max_age:
+                self._cached = (clock, read_state(self.app))
+            return self._cached[1]
+
+    def families(self, *, now: datetime | None = None, clock: float | None = None
+                 ) -> list[Any]:
+        """The gauges' metric families at ``now``; ages are taken at ``now`` from the cached
+        times, so they keep growing between reads."""
+        now = now or datetime.now(UTC)
+        state = self.state(clock)
+        return state_families(readers=state.readers, editions=state.editions,
+                              feeds=state.feeds, last_poll_age=_age(state.last_poll_at, now),
+                              beat_age=_age(state.beat_at, now), beat_read=state.beat_read)

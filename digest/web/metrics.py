@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from digest.delivery.gauges import families
+from digest.delivery.gauges import Gauges
 from digest.metrics import CONTENT_TYPE, render
 from digest.runtime import App
 from digest.web.deps import get_app
@@ -51,8 +51,12 @@ def require_metrics_token(
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="wrong metrics token")
 
 
-def _exposition(app: App) -> bytes:
-    return render(families(app))
+def _gauges(request: Request) -> Gauges:
+    """This web app's gauges, made on the first scrape and kept (with their cache)."""
+    gauges: Gauges | None = getattr(request.app.state, "metrics_gauges", None)
+    if gauges is None:
+        gauges = request.app.state.metrics_gauges = Gauges(get_app(request))
+    return gauges
 
 
 @router.get("/metrics", summary="Prometheus metrics (bearer DIGEST_METRICS_TOKEN)",
@@ -62,7 +66,8 @@ def _exposition(app: App) -> bytes:
                        403: {"description": "Wrong token"},
                        404: {"description": "No metrics or admin token is set: metrics are off"}},
             response_class=Response)
-async def metrics(app: App = Depends(get_app)) -> Response:
+async def metrics(request: Request) -> Response:
     """Counters of every process on this host, and the state read from the database."""
-    body = await run_in_threadpool(_exposition, app)
+    gauges = _gauges(request)
+    body = await run_in_threadpool(lambda: render(gauges.families()))
     return Response(body, media_type=CONTENT_TYPE)
