@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,10 +36,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:
+    from digest.config import Settings
+
 __all__ = [
     "BATCHES", "BOUNCES", "COMPLAINTS", "CONFIRMATIONS", "CONTENT_TYPE", "POLLS", "POSTS_STORED",
     "PROVIDER_ERRORS", "PROVIDER_LATENCY", "READERS_HANDED_OVER", "READERS_REFUSED", "SIGNUPS",
-    "UNSUBSCRIBES", "WEBHOOK_EVENTS", "multiprocess_dir", "on_commit", "render",
+    "UNSUBSCRIBES", "WEBHOOK_EVENTS", "multiprocess_dir", "on_commit", "render", "scrape_token",
     "state_families",
 ]
 
@@ -101,6 +104,15 @@ def _count_committed(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def scrape_token(settings: Settings) -> str | None:
+    """The bearer token a scrape needs: DIGEST_METRICS_TOKEN, else DIGEST_ADMIN_TOKEN; None
+    when neither is set (metrics are off)."""
+    for secret in (settings.metrics_token, settings.admin_token):
+        if secret is not None and secret.get_secret_value().strip():
+            return secret.get_secret_value().strip()
+    return None
 
 
 def multiprocess_dir() -> str | None:

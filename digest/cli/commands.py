@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from digest.bootstrap import build, check_can_send
 from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
+from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
 from digest.store.models import MAX_ID, Cadence
@@ -25,6 +26,7 @@ cli = typer.Typer(
 )
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
+cli.command("metrics-server")(metrics_server)
 
 
 @cli.command()

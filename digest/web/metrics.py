@@ -18,8 +18,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from digest.delivery.gauges import Gauges
-from digest.metrics import CONTENT_TYPE, render
-from digest.runtime import App
+from digest.metrics import CONTENT_TYPE, render, scrape_token
 from digest.web.deps import get_app
 
 __all__ = ["router"]
@@ -29,18 +28,11 @@ _bearer = HTTPBearer(auto_error=False,
                      description="DIGEST_METRICS_TOKEN (else DIGEST_ADMIN_TOKEN)")
 
 
-def _token(app: App) -> str | None:
-    for secret in (app.settings.metrics_token, app.settings.admin_token):
-        if secret is not None and secret.get_secret_value().strip():
-            return secret.get_secret_value().strip()
-    return None
-
-
 def require_metrics_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> None:
     """404 when no token is configured, 401 without a bearer token, 403 with a wrong one."""
-    token = _token(get_app(request))
+    token = scrape_token(get_app(request).settings)
     if token is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail="metrics are off: set DIGEST_METRICS_TOKEN")
