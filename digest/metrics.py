@@ -56,7 +56,8 @@ POSTS_STORED = Counter("digest_posts_stored", "New posts stored from feeds (poll
 
 # Delivery (delivery.batch)
 BATCHES = Counter("digest_batches", "Ledger batch attempts, by outcome (sent, failed, pending: "
-                  "to be retried, in_doubt, skipped: claimed elsewhere)", ["outcome"])
+                  "to be retried, in_doubt, skipped: claimed elsewhere, paused: its edition "
+                  "is paused)", ["outcome"])
 READERS_HANDED_OVER = Counter("digest_readers_handed_over",
                               "Readers whose digest the provider accepted")
 READERS_REFUSED = Counter("digest_readers_refused",
@@ -126,6 +127,7 @@ def state_families(
     readers: Mapping[str, int],
     editions: Mapping[str, int],
     feeds: Mapping[str, int],
+    paused: int = 0,
     last_poll_age: float | None,
     beat_age: float | None,
     beat_read: bool = True,
@@ -142,6 +144,9 @@ def state_families(
         for key, value in sorted(values.items()):
             family.add_metric([key], value)
         families.append(family)
+    families.append(GaugeMetricFamily(
+        "digest_editions_paused", "Editions sending but paused (the complaint breaker, or the "
+        "operator), waiting for a resume", value=paused))
     families.append(GaugeMetricFamily(
         "digest_last_successful_poll_age_seconds",
         "Seconds since the newest successful poll of a feed that is not failing (+Inf: none)",

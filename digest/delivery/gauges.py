@@ -1,10 +1,9 @@
 """The scrape-time gauges: states read from the database and Redis, not counted as events.
 
-Readers, editions and feeds by status, the age of the newest successful poll, and the age
-of beat's last heartbeat (``delivery.heartbeat``). A scrape reads them at most once every
-``CACHE_SECONDS`` per process: a count of readers by status is a scan of an index over every
-reader (about a tenth of a second at a million on PostgreSQL), and Prometheus scrapes every
-15 to 60 s, possibly from several servers.
+Readers, editions and feeds by status, paused editions, the age of the newest successful
+poll, and the age of beat's last heartbeat (``delivery.heartbeat``). A scrape reads them at
+most once every ``CACHE_SECONDS`` per process: counting readers by status scans an index over
+every reader, and Prometheus scrapes every 15 to 60 s, possibly from several servers.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from sqlalchemy import func, select
 from digest.delivery.heartbeat import connect, last_tick
 from digest.metrics import state_families
 from digest.runtime import App
-from digest.store.models import Edition, Feed, FeedStatus, Subscriber
+from digest.store.models import Edition, EditionStatus, Feed, FeedStatus, Subscriber
 
 __all__ = ["CACHE_SECONDS", "Gauges", "State", "read_state"]
 
@@ -37,6 +36,7 @@ class State:
     readers: dict[str, int]
     editions: dict[str, int]
     feeds: dict[str, int]
+    paused: int
     last_poll_at: datetime | None
     beat_at: datetime | None
     beat_read: bool
@@ -54,6 +54,8 @@ def read_state(app: App) -> State:
         readers = _by_status(session, Subscriber.status)
         editions = _by_status(session, Edition.status)
         feeds = _by_status(session, Feed.status)
+        paused = session.scalar(select(func.count()).select_from(Edition).where(
+            Edition.status == EditionStatus.SENDING, Edition.paused_at.is_not(None)))
         last_good = session.scalar(
             select(func.max(Feed.last_polled_at))
             .where(Feed.status == FeedStatus.ACTIVE, Feed.consecutive_failures == 0))
@@ -68,7 +70,7 @@ def read_state(app: App) -> State:
     except redis.RedisError as exc:
         log.warning("metrics: beat's heartbeat could not be read: %s", exc)
         beat_read = False
-    return State(readers, editions, feeds, last_good, ticked, beat_read)
+    return State(readers, editions, feeds, int(paused or 0), last_good, ticked, beat_read)
 
 
 def _age(then: datetime | None, now: datetime) -> float | None:
@@ -105,5 +107,6 @@ class Gauges:
         now = now or datetime.now(UTC)
         state = self.state(clock)
         return state_families(readers=state.readers, editions=state.editions,
-                              feeds=state.feeds, last_poll_age=_age(state.last_poll_at, now),
+                              feeds=state.feeds, paused=state.paused,
+                              last_poll_age=_age(state.last_poll_at, now),
                               beat_age=_age(state.beat_at, now), beat_read=state.beat_read)

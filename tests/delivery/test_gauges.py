@@ -52,6 +52,8 @@ def _seed(app: App) -> None:
                  last_polled_at=NOW - timedelta(minutes=1)),
             Edition(key="weekly:1", cadence="weekly", status=EditionStatus.SENT),
             Edition(key="weekly:2", cadence="weekly", status=EditionStatus.SENDING),
+            Edition(key="weekly:3", cadence="weekly", status=EditionStatus.SENDING,
+                    paused_at=NOW, pause_reason="complaints"),
         ])
 
 
@@ -63,7 +65,8 @@ def test_gauges_show_the_database_and_the_heartbeat(app: App, redis_url: str) ->
     assert got[("digest_readers", ("pending",))] == 2
     assert got[("digest_readers", ("complained",))] == 1
     assert got[("digest_editions", ("sent",))] == 1
-    assert got[("digest_editions", ("sending",))] == 1
+    assert got[("digest_editions", ("sending",))] == 2
+    assert got[("digest_editions_paused", ())] == 1
     assert got[("digest_feeds", ("active",))] == 2
     assert got[("digest_feeds", ("failing",))] == 1
     assert got[("digest_last_successful_poll_age_seconds", ())] == 30 * 60
