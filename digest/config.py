@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     # /readyz reports beat as down when its heartbeat is older than this (fractions accepted).
     beat_stale_minutes: float = Field(default=10, gt=0)
 
+    # Metrics and error reports (digest.metrics, digest.sentry; docs/operating.md)
+    # Bearer token for GET /metrics; unset: the admin token; neither: /metrics is off (404).
+    metrics_token: SecretStr | None = None
+    # Sentry: errors of the CLI, the web app and the workers, addresses scrubbed; unset: off.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
+
     @field_validator("feed_url", "blocked_domains", "cors_origins", "allowed_hosts",
                      mode="before")
     @classmethod

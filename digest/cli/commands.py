@@ -18,6 +18,7 @@ from digest.cli.common import (
     progress_bar,
     warn_about_settings,
 )
+from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
 from digest.cli.pausing import pause, resume
 from digest.cli.readers import subscribers_cli
@@ -33,6 +34,7 @@ cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
 cli.command()(pause)
 cli.command()(resume)
+cli.command("metrics-server")(metrics_server)
 
 
 @cli.command()
@@ -213,12 +215,16 @@ def demo(
 
 def main() -> None:
     """Console-script entry point; a bad setting stops with a message naming it."""
+    from digest import sentry
     from digest.config import load_settings
     from digest.errors import ConfigError
     from digest.logs import configure
 
     try:
-        configure(load_settings())
+        settings = load_settings()
     except ConfigError:
         configure(None)  # the command itself reports the bad setting
+    else:
+        configure(settings)
+        sentry.configure(settings)  # off unless DIGEST_SENTRY_DSN is set
     cli()
