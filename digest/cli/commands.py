@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from digest.bootstrap import build, check_can_send
+from digest.cli.admin_password import admin_password
 from digest.cli.common import (
     CadenceOpt,
     err,
@@ -35,6 +36,7 @@ cli.add_typer(feeds_cli, name="feeds")
 cli.command()(pause)
 cli.command()(resume)
 cli.command("metrics-server")(metrics_server)
+cli.command(name="admin-password")(admin_password)
 
 
 @cli.command()
