@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, wa
 from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
 from digest.store.models import MAX_ID, Cadence
+from digest.wording import plural
 
 cli = typer.Typer(
     help="digest: mail a blog's new posts to its readers as one digest on a schedule.",
@@ -150,6 +152,65 @@ def resend(
     out.print(result.describe(), highlight=False, markup=False)
     if result.failed:
         raise typer.Exit(1)
+
+
+EditionArg = Annotated[int, typer.Argument(metavar="EDITION", min=1, max=MAX_ID,
+                                          help="The edition's number (`digest stats`).")]
+
+
+@cli.command()
+@errors_to_exit
+def pause(edition: EditionArg) -> None:
+    """Pause a running send: no new batch is claimed until `digest resume EDITION`.
+
+    Batches already being sent finish; nobody is lost or mailed twice. Exits 1 if the
+    edition is not being sent.
+    """
+    from digest.delivery.pause import OPERATOR_REASON, pause_edition
+    from digest.delivery.progress import edition_progress
+
+    app = open_app()
+    now = datetime.now(UTC)
+    if pause_edition(app, edition, reason=OPERATOR_REASON, now=now):
+        out.print(f"edition {edition} paused: no new batch will be claimed, batches being "
+                  f"sent finish; `digest resume {edition}` goes on", highlight=False)
+    else:
+        reason = edition_progress(app, edition, now).pause_reason
+        out.print(f"edition {edition} was already paused ({reason}); "
+                  f"`digest resume {edition}` goes on", highlight=False)
+
+
+@cli.command()
+@errors_to_exit
+def resume(edition: EditionArg) -> None:
+    """Resume a paused send: its remaining batches go to the Celery workers.
+
+    Exits 1 if the edition is not being sent, or if the broker is down (the batches are
+    recorded, and reconcile sends them once it is back).
+    """
+    from digest.delivery.pause import resume_edition
+    from digest.delivery.progress import edition_progress
+    from digest.errors import BrokerUnavailableError
+
+    app = open_app()
+    if not edition_progress(app, edition, datetime.now(UTC)).paused:
+        resume_edition(app, edition, now=datetime.now(UTC))  # says why if it is not sending
+        out.print(f"edition {edition} is not paused: nothing to resume", highlight=False)
+        return
+    try:
+        queued = resume_edition(app, edition, now=datetime.now(UTC))
+    except BrokerUnavailableError as exc:
+        err.print(f"[red]error:[/red] edition {edition} resumed, but the Celery broker did not "
+                  f"take its batches ({exc}); they are recorded, and reconcile (run by beat) "
+                  "sends them once the broker is back", highlight=False)
+        raise typer.Exit(1) from exc
+    after = edition_progress(app, edition, datetime.now(UTC))
+    if queued:
+        out.print(f"edition {edition} resumed: {plural(queued, 'batch')} handed to the "
+                  "workers; follow it with `digest stats`", highlight=False)
+    else:
+        out.print(f"edition {edition} resumed: no batch was left to send; it is "
+                  f"{after.status}", highlight=False)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from digest.config import Settings
 from digest.delivery.ledger import (
     claim_batch,
     edition_of,
+    edition_paused,
     load_batch,
     move_cursor,
     record_outcome,
@@ -195,7 +196,8 @@ def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
                 now: datetime | None, recipients: RecipientFactory | None) -> BatchOutcome:
     claimed_at = now or utcnow()
     if not claim_batch(app, batch_id, claimed_at):
-        return BatchOutcome(batch_id, "skipped")
+        paused = edition_paused(app, edition_of(batch_id) or 0)
+        return BatchOutcome(batch_id, "paused" if paused else "skipped")
     make = recipients or RecipientFactory(app.settings)
     own = transport is None
     transport = transport or app.transport()

@@ -11,6 +11,11 @@ again with the error (transient, retried with backoff); or failed with the provi
 already handed over, so a batch that grew past one request, or an SMTP session that dropped
 mid-batch, resumes on retry instead of mailing anyone twice.
 
+An edition can be paused (``delivery.pause``: the operator, or the complaint breaker): then
+``claim_batch`` claims none of its batches (the one place that rule lives, inside the claim's
+own UPDATE), batches already claimed finish normally, and ``finish_edition`` leaves it open
+until it is resumed.
+
 ``reconcile`` re-drives batches left pending or stuck in sending past ``batch_stale_seconds``
 (a killed worker, a flushed Redis) and closes editions whose batches are all done. When the
 provider reports what it accepted (``settled_by_events``: SendGrid with its Event Webhook on),
@@ -24,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
@@ -66,7 +71,21 @@ def in_doubt_notes(settings: Settings) -> list[str]:
             "own record"]
 
 
+def not_paused() -> ColumnElement[bool]:
+    """True for a batch whose edition is not paused: a correlated subquery, so it is judged
+    inside the statement that uses it (a pause committed before it is always seen)."""
+    return ~(select(Edition.id).where(Edition.id == Batch.edition_id,
+                                      Edition.paused_at.is_not(None))
+             .correlate_except(Edition).exists())
+
+
 def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
+    """Claim one batch for sending: True if this caller now holds it.
+
+    Pending (or, without provider events, sending but stale) becomes sending, in one
+    conditional UPDATE that also requires its edition not to be paused; a refused claim
+    changes nothing, so a paused edition's batch simply stays pending until the resume.
+    """
     stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
     claimable = Batch.status == BatchStatus.PENDING
     if not settled_by_events(app.settings):
@@ -77,11 +96,18 @@ def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
     with transaction(app.sessions) as session:
         result = session.execute(
             update(Batch)
-            .where(Batch.id == batch_id, claimable)
+            .where(Batch.id == batch_id, claimable, not_paused())
             .values(status=BatchStatus.SENDING, claimed_at=now, attempts=Batch.attempts + 1)
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def edition_paused(app: App, edition_id: int) -> bool:
+    """Whether the edition is paused now (to say why a claim was refused; decides nothing)."""
+    with app.sessions() as session:
+        return session.scalar(select(Edition.paused_at).where(Edition.id == edition_id)) \
+            is not None
 
 
 def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
@@ -125,6 +151,8 @@ def batch_counts(session: Session, edition_id: int) -> dict[BatchStatus, int]:
 def finish_edition(session: Session, edition_id: int, now: datetime | None = None) -> bool:
     """Close a sending edition once none of its batches is pending, sending or in doubt.
 
+    A paused edition stays open (its resume closes it if nothing is left to send).
+
     The edition row is locked first: two workers recording its last two batches at once
     would otherwise each see the other's batch still sending, and neither would close it.
     With the lock, the second one counts after the first has committed.
@@ -137,7 +165,8 @@ def finish_edition(session: Session, edition_id: int, now: datetime | None = Non
     status = EditionStatus.FAILED if total and failed == total else EditionStatus.SENT
     reason = f"{failed} of {total} batches failed" if failed else None
     result = session.execute(
-        update(Edition).where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING)
+        update(Edition).where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING,
+                              Edition.paused_at.is_(None))
         .values(status=status, reason=reason, finished_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -14,7 +14,8 @@ class BatchOutcome:
     """What one ``send_batch`` call did.
 
     ``status``: sent | pending (transient failure, retry after ``retry_in`` s) | failed |
-    skipped (not claimable: already sent, failed, or being sent by another worker).
+    skipped (not claimable: already sent, failed, or being sent by another worker) |
+    paused (not claimed: its edition is paused; the batch stays pending for the resume).
     """
 
     batch_id: str
@@ -30,7 +31,7 @@ class SendResult:
     """The result of ``send_digest``, for the CLI, the admin route and the scheduler."""
 
     edition_id: int | None
-    status: str  # sent | failed | queued | empty | dry-run | test | sending
+    status: str  # sent | failed | queued | empty | dry-run | test | sending | paused
     reason: str | None
     recipients: int
     batches: int
@@ -54,7 +55,7 @@ class SendResult:
                      f" {plural(self.recipients, 'reader')} in {plural(self.batches, 'batch')}")
         elif self.status == "dry-run":
             line += f": nothing would be sent ({plural(self.recipients, 'reader')} waiting)"
-        elif self.status in ("queued", "sent", "failed", "sending"):
+        elif self.status in ("queued", "sent", "failed", "sending", "paused"):
             line += (f": {plural(len(self.posts), 'post')} to"
                      f" {plural(self.recipients, 'reader')} in {plural(self.batches, 'batch')}"
                      f" ({self.sent} sent, {self.failed} failed)")

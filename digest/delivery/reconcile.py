@@ -6,6 +6,9 @@ Webhook on (``ledger.settled_by_events``) it is marked in doubt and waits
 it accepted; then it is re-sent, and the send skips every reader with a record. Without the
 webhook it is re-driven as soon as it is stale, as before: a request the provider accepted
 just before the worker died is then sent again (``digest stats`` says so).
+
+A paused edition (``delivery.pause``) is left alone: none of its batches is re-driven or put
+in doubt, and it is not closed; its resume hands its pending batches to the workers.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
-from digest.delivery.ledger import LIVE, finish_edition, settled_by_events
+from digest.delivery.ledger import LIVE, finish_edition, not_paused, settled_by_events
 from digest.delivery.outcomes import ReconcileReport
 from digest.mail.personalize import RecipientFactory
 from digest.runtime import App, Dispatch
@@ -49,7 +52,8 @@ def reconcile(app: App, now: datetime | None = None, *,
     # row, and a worker recording a batch locks the batch first, then the edition.
     with transaction(app.sessions) as session:
         open_editions = list(session.scalars(
-            select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
+            select(Edition.id).where(Edition.status == EditionStatus.SENDING,
+                                     Edition.paused_at.is_(None))))
         finished = [e for e in open_editions if finish_edition(session, e, now)]
     log.info("reconcile: %d batches to re-drive, %d in doubt, %d editions finished",
              len(stuck), len(in_doubt), len(finished),
@@ -71,8 +75,9 @@ def reconcile(app: App, now: datetime | None = None, *,
 def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[str]]:
     """Sort the open editions' stuck batches: (to re-drive now, waiting in doubt).
 
-    A worker may claim a batch between the SELECT and the UPDATEs, so each UPDATE repeats the
-    condition its rows were chosen by, and only the rows it changed are re-driven.
+    A worker may claim a batch between the SELECT and the UPDATEs, and the operator may pause
+    its edition, so each UPDATE repeats the condition its rows were chosen by (the edition
+    not paused included), and only the rows it changed are re-driven.
     """
     stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
     events = settled_by_events(app.settings)
@@ -80,7 +85,8 @@ def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[
     waited_before = stale_before - timedelta(minutes=app.settings.in_doubt_minutes)
     rows = session.execute(
         select(Batch.id, Batch.status, Batch.claimed_at).join(Edition)
-        .where(Edition.status == EditionStatus.SENDING, _pending_stale(stale_before)
+        .where(Edition.status == EditionStatus.SENDING, Edition.paused_at.is_(None),
+               _pending_stale(stale_before)
                | and_(Batch.status.in_(LIVE), Batch.claimed_at < stale_before))
         .order_by(Batch.edition_id, Batch.seq)
     ).all()
@@ -89,10 +95,10 @@ def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[
     # Pending: queued again, stamped so the next pass does not queue them again while these
     # messages still wait in the broker.
     requeue = {"status": BatchStatus.PENDING, "claimed_at": now}
-    kept = _update(session, pending, [_pending_stale(stale_before)], requeue)
+    kept = _update(session, pending, [_pending_stale(stale_before), not_paused()], requeue)
     doubtful: list[str] = []
     for batch_id, claimed_at in live:
-        same_claim = Batch.claimed_at == claimed_at
+        same_claim = and_(Batch.claimed_at == claimed_at, not_paused())
         if not events:
             kept.add(batch_id)  # claim_batch takes it over only while it is still stale
         elif claimed_at is not None and claimed_at < waited_before:

@@ -15,6 +15,7 @@ re-drives what a dead worker or a flushed broker left behind.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -117,29 +118,46 @@ def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
             transport: Transport, *, queue: bool, progress: Progress | None,
             dispatch: Dispatch | None) -> SendResult:
     """Queue the planned batches, or send them here and close the edition; closes
-    ``transport``."""
+    ``transport``. Sent here, a pause (``delivery.pause``) stops it: status "paused"."""
     if queue:
         transport.close()
         (dispatch or app.dispatch)(list(batch_ids))
         return edition_result(app, edition_id, status="queued")
     try:
-        _send_inline(app, batch_ids, total, transport, progress)
+        paused = _send_inline(app, batch_ids, total, transport, progress)
     finally:
         transport.close()
+    if paused:
+        return paused_result(app, edition_id)
     with transaction(app.sessions) as session:
         finish_edition(session, edition_id)
     return edition_result(app, edition_id)
 
 
+def paused_result(app: App, edition_id: int) -> SendResult:
+    """A send that stopped because its edition is paused, saying why and how to go on."""
+    result = edition_result(app, edition_id, status="paused")
+    with app.sessions() as session:
+        why = session.scalar(select(Edition.pause_reason).where(Edition.id == edition_id))
+    return dataclasses.replace(result, reason=(
+        f"paused ({why or 'no reason given'}): the rest waits; "
+        f"`digest resume {edition_id}` sends it"))
+
+
 def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Transport,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None) -> bool:
+    """Send the batches one by one in this process; True if it stopped because the edition
+    was paused (the claim refused the next batch; the rest stay pending)."""
     factory = RecipientFactory(app.settings)
     with app.sessions() as session:  # planned sizes: a resumed batch reports only its rest
         planned = {str(i): int(n) for i, n in session.execute(
             select(Batch.id, Batch.size).where(Batch.id.in_(list(batch_ids))))}
     done = 0
     for batch_id in batch_ids:
-        send_batch_until_done(app, batch_id, transport=transport, recipients=factory)
+        outcome = send_batch_until_done(app, batch_id, transport=transport, recipients=factory)
+        if outcome.status == "paused":
+            return True
         done += planned.get(batch_id, 0)
         if progress is not None:
             progress(done, total)
+    return False

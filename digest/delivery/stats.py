@@ -40,6 +40,8 @@ class EditionStats:
     clicks: int
     readers: ReaderCounts
     in_doubt: int = 0  # batches whose worker died mid-send, waiting for the provider's events
+    paused_at: datetime | None = None  # paused (no new batch claimed) since, and why
+    pause_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,16 @@ class StatsReport:
 
 
 def _edition_lines(e: EditionStats) -> list[str]:
-    lines = [f"  #{e.id} {e.key} {e.status}: {plural(e.batches, 'batch')} ({e.sent} sent, "
+    status = f"{e.status} (paused)" if e.paused_at is not None else e.status
+    lines = [f"  #{e.id} {e.key} {status}: {plural(e.batches, 'batch')} ({e.sent} sent, "
              f"{e.failed} failed, {e.pending} pending"
              + (f", {e.in_doubt} in doubt" if e.in_doubt else "") + ")",
              f"    readers: {e.readers.describe()}"]
     if e.opens or e.clicks:
         lines.append(f"    {plural(e.opens, 'open')}, {plural(e.clicks, 'click')}")
+    if e.paused_at is not None:
+        lines.append(f"    paused since {e.paused_at:%Y-%m-%d %H:%M} UTC: {e.pause_reason}; "
+                     f"`digest resume {e.id}` goes on")
     if e.reason:
         lines.append(f"    {e.reason}")
     lines.extend(f"    error: {err}" for err in e.errors)
@@ -116,7 +122,8 @@ def stats(app: App, limit: int = 10) -> StatsReport:
                 pending=counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.SENDING, 0),
                 errors=[str(x) for x in errors], delivered=e.delivered, opens=e.opens,
                 clicks=e.clicks, readers=reader_counts(session, e),
-                in_doubt=counts.get(BatchStatus.IN_DOUBT, 0),
+                in_doubt=counts.get(BatchStatus.IN_DOUBT, 0), paused_at=e.paused_at,
+                pause_reason=e.pause_reason if e.paused_at is not None else None,
             ))
         failures = [
             FeedFailure(f.url, f.status.value, f.consecutive_failures, f.last_error)

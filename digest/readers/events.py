@@ -89,11 +89,13 @@ class WebhookReport:
     suppressed: int
     counted: int
     skipped: int = 0  # events that could not be applied (malformed), logged one by one
+    # Editions named by the spam reports applied: the complaint breaker looks at these.
+    complained: frozenset[int] = frozenset()
 
     def __add__(self, other: WebhookReport) -> WebhookReport:
         return WebhookReport(self.applied + other.applied, self.duplicates + other.duplicates,
                              self.suppressed + other.suppressed, self.counted + other.counted,
-                             self.skipped + other.skipped)
+                             self.skipped + other.skipped, self.complained | other.complained)
 
 
 def verify(public_key: str | None, body: bytes, signature: str | None,
@@ -192,6 +194,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
     """
     now = now or datetime.now(UTC)
     applied = duplicates = suppressed = counted = 0
+    complained: set[int] = set()
     for event in events:
         # Looked up as stored: a longer id kept whole here would never match its own row.
         event_id = _text(event.get("sg_event_id"), _EVENT_ID_LENGTH)
@@ -210,6 +213,8 @@ def apply_events(session: Session, events: list[dict[str, Any]],
         session.flush()
         applied += 1
         _move_delivery(session, event, kind, edition_id, now)
+        if kind == "spamreport" and edition_id is not None:
+            complained.add(edition_id)
         status = _suppression(event)
         if status is not None:
             suppressed += _suppress(session, event, status, hashes, now)
@@ -218,7 +223,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
             session.execute(update(Edition).where(Edition.id == edition_id)
                             .values({column: column + 1}))
             counted += 1
-    return WebhookReport(applied, duplicates, suppressed, counted)
+    return WebhookReport(applied, duplicates, suppressed, counted, complained=frozenset(complained))
 
 
 def handle_sendgrid_webhook(app: App, body: bytes, signature: str | None,

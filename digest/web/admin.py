@@ -1,17 +1,23 @@
-"""Operator and provider routes of the delivery engine: preview, send, stats, Event Webhook.
+"""Operator and provider routes of the delivery engine: preview, send, pause and resume,
+progress, stats, Event Webhook (followed by the complaint breaker).
 
 Each route parses the request, calls one service function and shapes the answer.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from digest.delivery.breaker import check_editions
 from digest.delivery.editions import preview
+from digest.delivery.pause import OPERATOR_REASON, pause_edition, resume_edition
+from digest.delivery.progress import edition_progress
 from digest.delivery.resend import resend_edition
 from digest.delivery.send import send_digest
 from digest.delivery.stats import stats
@@ -32,6 +38,7 @@ from digest.runtime import App
 from digest.store.models import MAX_ID, Cadence
 from digest.web.deps import get_app, require_admin
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 admin = [Depends(require_admin)]
 BROKER_DOWN = ("the Celery broker did not take the batches ({reason}); they are recorded, and "
@@ -111,6 +118,69 @@ def admin_stats(app: App = Depends(get_app)) -> dict[str, Any]:
     return stats(app).as_dict()
 
 
+EditionId = Annotated[int, Path(ge=1, le=MAX_ID, description="The edition's number")]
+
+
+def _edition_error(exc: EditionError) -> HTTPException:
+    status = 404 if isinstance(exc, NoSuchEditionError) else 409
+    return HTTPException(status, detail=_http_words(str(exc)))
+
+
+@router.post("/admin/editions/{edition_id}/pause", dependencies=admin,
+             summary="Pause a running send: no new batch is claimed until it is resumed",
+             responses={404: {"description": "No such edition"},
+                        409: {"description": "The edition is not being sent"}})
+def admin_pause(edition_id: EditionId, app: App = Depends(get_app)) -> dict[str, Any]:
+    """Pause edition ``edition_id`` (batches already being sent finish); ``paused`` is false
+    when it was paused already. Its progress follows."""
+    now = datetime.now(UTC)
+    try:
+        paused = pause_edition(app, edition_id, reason=OPERATOR_REASON, now=now)
+        progress = edition_progress(app, edition_id, now)
+    except EditionError as exc:
+        raise _edition_error(exc) from exc
+    return {"paused": paused, "progress": progress.as_dict()}
+
+
+@router.post("/admin/editions/{edition_id}/resume", dependencies=admin,
+             summary="Resume a paused send: its pending batches go to the workers",
+             responses={404: {"description": "No such edition"},
+                        409: {"description": "The edition is not being sent"},
+                        503: {"description": "The broker is down; reconcile sends it later"}})
+def admin_resume(edition_id: EditionId, app: App = Depends(get_app)) -> dict[str, Any]:
+    """Resume edition ``edition_id``: ``queued`` is how many batches went to the workers (0
+    when it was not paused). Its progress follows."""
+    now = datetime.now(UTC)
+    try:
+        queued = resume_edition(app, edition_id, now=now)
+        progress = edition_progress(app, edition_id, datetime.now(UTC))
+    except BrokerUnavailableError as exc:
+        raise _broker_down(exc) from exc
+    except EditionError as exc:
+        raise _edition_error(exc) from exc
+    return {"queued": queued, "progress": progress.as_dict()}
+
+
+@router.get("/admin/editions/{edition_id}/progress", dependencies=admin,
+            summary="A send's progress: batches, readers handed over, failures, readers/s",
+            responses={404: {"description": "No such edition"}})
+def admin_progress(edition_id: EditionId, app: App = Depends(get_app)) -> dict[str, Any]:
+    """Where edition ``edition_id`` stands, from the ledger and the per-reader record."""
+    try:
+        return edition_progress(app, edition_id, datetime.now(UTC)).as_dict()
+    except EditionError as exc:
+        raise _edition_error(exc) from exc
+
+
+def _breaker(app: App, edition_ids: frozenset[int]) -> None:
+    """The complaint breaker after a webhook's spam reports; its failure never loses events
+    (they are applied), so it is logged and the next complaint checks again."""
+    try:
+        check_editions(app, edition_ids, now=datetime.now(UTC))
+    except Exception:
+        log.exception("complaint breaker check failed for editions %s", sorted(edition_ids))
+
+
 @router.post("/webhooks/sendgrid",
              summary="SendGrid Event Webhook (signed): bounces and complaints suppress readers")
 async def sendgrid_webhook(request: Request, app: App = Depends(get_app)) -> dict[str, int]:
@@ -122,5 +192,7 @@ async def sendgrid_webhook(request: Request, app: App = Depends(get_app)) -> dic
             request.headers.get(TIMESTAMP_HEADER))
     except WebhookRejected as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc
+    if report.complained:
+        await run_in_threadpool(_breaker, app, report.complained)
     return {"applied": report.applied, "duplicates": report.duplicates,
             "skipped": report.skipped}
