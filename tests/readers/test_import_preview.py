@@ -98,3 +98,21 @@ def test_a_huge_cell_is_skipped_and_shown_clipped(app):
     [skipped] = plan.skipped
     assert len(skipped.value) == 201 and skipped.value.endswith("\u2026")
     assert "at most 320 characters" in skipped.reason
+
+
+def test_an_upload_is_held_by_token_then_dropped(redis_url):
+    import uuid
+
+    from digest.readers.uploads import HeldUploads
+
+    held = HeldUploads(redis_url, prefix=f"test:{uuid.uuid4().hex}:", seconds=60)
+    try:
+        kept = held.hold("list.csv", b"email\nann@example.org\n")
+        assert len(kept.token) == 32
+        assert held.get(kept.token) == kept
+        for forged in ("../../etc/passwd", "x" * 32 + "*", "", kept.token[:-1]):
+            assert held.get(forged) is None
+        held.drop(kept.token)
+        assert held.get(kept.token) is None
+    finally:
+        held.close()
