@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.bootstrap import build, check_can_send
+from digest.cli.admin_password import admin_password
 from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
 from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
@@ -25,6 +26,7 @@ cli = typer.Typer(
 )
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
+cli.command(name="admin-password")(admin_password)
 
 
 @cli.command()

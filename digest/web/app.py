@@ -14,6 +14,7 @@ from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
 from digest.web import admin, admin_readers, archive, health, pages, preferences, readers, websub
+from digest.web.console import ROUTERS as CONSOLE_ROUTERS
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
 from digest.web.security import HostCheck, SecurityHeaders, allowed_hosts
@@ -79,6 +80,8 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
     api.include_router(health.router)
     for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
+    for router in CONSOLE_ROUTERS:  # the operator's console: pages, not part of the API schema
+        api.include_router(router)
     # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.
     api.add_exception_handler(StarletteHTTPException, pages.http_error)
     return api
