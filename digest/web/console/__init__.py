@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digest.web.console import assets, auth, dashboard
+from digest.web.console import assets, auth, dashboard, feeds, imports, readers
 
 __all__ = ["ROUTERS"]
 
@@ -19,4 +19,7 @@ ROUTERS: list[APIRouter] = [
     assets.router,
     auth.router,
     dashboard.router,
+    readers.router,
+    imports.router,
+    feeds.router,
 ]
