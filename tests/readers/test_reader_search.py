@@ -97,3 +97,52 @@ def test_spellings_are_bounded():
     assert spellings("ab1") == ["AB1", "Ab1", "aB1", "ab1"]
     assert len(spellings("annabelle")) == 8
     assert spellings("12@") == ["12@"]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_reads_a_prefix_through_the_pattern_index(app):
+    """With 200,000 readers the planner's own choice (no enable_seqscan tricks): a prefix page
+    is index ranges of ix_subscribers_email_pattern, a reader's events ix_webhook_events_reader."""
+    from sqlalchemy import event, text
+
+    from digest.readers.profile import reader_profile_by_id
+
+    with app.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_hash, status, cadence, paused, created_at) "
+            "SELECT (CASE WHEN g % 3 = 0 THEN initcap(md5(g::text)) ELSE md5(g::text) END) "
+            "|| '@example.org', 'h' || g, CASE WHEN g % 5 = 0 THEN 'unsubscribed' "
+            "ELSE 'active' END, 'weekly', false, now() FROM generate_series(1, 200000) g"))
+        conn.execute(text(
+            "INSERT INTO webhook_events (sg_event_id, event, email_hash, received_at) "
+            "SELECT 'e' || g, 'open', 'h' || (g % 200000), now() "
+            "FROM generate_series(1, 200000) g"))
+        conn.execute(text("ANALYZE subscribers"))
+        conn.execute(text("ANALYZE webhook_events"))
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    def plan_of(call):
+        statements.clear()
+        event.listen(app.engine, "before_cursor_execute", keep)
+        try:
+            result = call()
+        finally:
+            event.remove(app.engine, "before_cursor_execute", keep)
+        with app.engine.connect() as conn:
+            lines = []
+            for statement, parameters in statements:
+                lines += [row[0] for row in conn.exec_driver_sql(
+                    "EXPLAIN " + statement, parameters)]
+        return result, "\n".join(lines)
+
+    page, plan = plan_of(lambda: search_readers(app, prefix="ABC", status="active"))
+    assert page.readers and all(r.email.lower().startswith("abc") for r in page.readers)
+    assert "ix_subscribers_email_pattern" in plan and "Seq Scan on subscribers" not in plan, plan
+    _, plan = plan_of(lambda: search_readers(app, prefix="ab", after=page.readers[0].email))
+    assert "ix_subscribers_email_pattern" in plan and "Seq Scan on subscribers" not in plan, plan
+    profile, plan = plan_of(lambda: reader_profile_by_id(app, 4242))
+    assert profile is not None and "ix_webhook_events_reader" in plan, plan
+    assert "Seq Scan on webhook_events" not in plan, plan
