@@ -162,7 +162,9 @@ def send_scheduled_task(cadence: str) -> str:
 
 @celery_app.task(name="digest.tasks.send_batch_task", bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
-    """Send one ledger batch; a transient failure comes back after a jittered backoff."""
+    """Send one ledger batch; a transient failure comes back after a jittered backoff. A
+    batch of a paused edition is not claimed: it stays pending (the resume queues it again)
+    and the task returns "paused", with no retry."""
     from digest.delivery.batch import send_batch
 
     outcome = send_batch(_app(), batch_id)
