@@ -24,6 +24,7 @@ from celery.signals import setup_logging, worker_init
 from digest import logs
 from digest.bootstrap import build, check_can_send
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
+from digest.delivery.alerts_watch import ALERT_INTERVAL
 from digest.delivery.dispatch import VISIBILITY_TIMEOUT, CeleryDispatch, transport_options
 from digest.delivery.retry import MAX_DELAY
 from digest.errors import AlreadySentError, ConfigError
@@ -44,8 +45,8 @@ if RABBITMQ_CONSUMER_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile and beat's
-    heartbeat every minute, and the nightly expiry of
-    sign-ups that were never confirmed and of old delivery records.
+    heartbeat every minute, operator alerts every five minutes, and the nightly expiry
+    of sign-ups that were never confirmed and of old delivery records.
 
     The weekly and daily crontabs come from ``digest.schedule``, which keys periods from
     the very same objects."""
@@ -71,6 +72,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "digest.tasks.beat_heartbeat_task",
             "schedule": 60.0,
             "options": {"expires": 120},
+        },
+        "operator-alerts": {  # the web process checks too: a dead beat cannot report itself
+            "task": "digest.tasks.check_alerts_task",
+            "schedule": ALERT_INTERVAL,
+            "options": {"expires": ALERT_INTERVAL},
         },
         "websub-renew": {
             "task": "digest.tasks.websub_renew_task",
@@ -243,3 +249,13 @@ def websub_renew_task() -> int:
     from digest.feeds.websub import renew_due
 
     return len(renew_due(_app()))
+
+
+@celery_app.task(name="digest.tasks.check_alerts_task")  # type: ignore[untyped-decorator]
+def check_alerts_task() -> list[str]:
+    """Open or close the operator's alert episodes, mailing each new one once."""
+    from datetime import UTC, datetime
+
+    from digest.delivery.alerts import check_alerts
+
+    return check_alerts(_app(), now=datetime.now(UTC))

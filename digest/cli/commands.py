@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.bootstrap import build, check_can_send
+from digest.cli.alerts import alerts
 from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
 from digest.cli.feeds import feeds_cli
 from digest.cli.readers import subscribers_cli
@@ -25,6 +26,7 @@ cli = typer.Typer(
 )
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
+cli.command("alerts")(alerts)
 
 
 @cli.command()
@@ -197,7 +199,8 @@ def serve(
     warn_about_settings(app)
     # X-Forwarded-For is read by digest.web.deps.client_ip, from DIGEST_TRUSTED_PROXIES only.
     # log_config=None: uvicorn's loggers go through digest.logs like everything else.
-    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=False, log_config=None)
+    uvicorn.run(create_app(app, watch_alerts=True), host=host, port=port, proxy_headers=False,
+                log_config=None)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.bootstrap import build
+from digest.delivery.alerts_watch import AlertWatch
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
@@ -43,15 +44,19 @@ def reader_jobs(app: App) -> ReaderJobs:
 
 
 def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
-               jobs: ReaderJobs | None = None) -> FastAPI:
-    """The web app for ``app`` (built from the settings when None)."""
+               jobs: ReaderJobs | None = None, watch_alerts: bool = False) -> FastAPI:
+    """The web app for ``app`` (built from the settings when None). ``watch_alerts``
+    (``digest serve``) also checks for operator alerts every five minutes while it runs."""
     digest_app = app or build()
     settings = digest_app.settings
     dispatcher = jobs or reader_jobs(digest_app)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watch = AlertWatch(digest_app).start() if watch_alerts else None
         yield
+        if watch is not None:
+            watch.stop()
         dispatcher.close()  # queued confirmation mails still go out on a graceful stop
 
     api = FastAPI(title=f"{settings.blog_name} digest",
