@@ -95,9 +95,12 @@ def line_chart(title: str, chart_id: str, labels: Sequence[str],
     body = []
     for n, s in enumerate(series, start=1):
         points = [(x_of[i], TOP + plot_h - plot_h * v / top) for i, v in enumerate(s.values)]
-        # Earlier lines are drawn wider, so equal values still show both colours.
-        width = 2 + 1.5 * (len(series) - n) / max(1, len(series) - 1)
-        body.append(f'<polyline class="s{n}" stroke-width="{width:.1f}" points="'
+        # The first line is wider and every second one dashed, so lines with equal values
+        # (sign-ups and confirmations, often) still show both colours.
+        style = 'stroke-width="4.5"' if n == 1 else 'stroke-width="2.5"'
+        if n % 2 == 0:
+            style += ' stroke-dasharray="7 4"'
+        body.append(f'<polyline class="s{n}" {style} points="'
                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
         body.extend(f'<circle class="s{n}" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>'
                     for x, y in points)
