@@ -22,6 +22,7 @@ from digest.store.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
 from tests.e2e.test_reader_pages_browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
+from tests.feedserver import FeedServer
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
 
@@ -63,8 +64,6 @@ def test_readers_import_and_feeds_in_chromium(served, tmp_path):
     from playwright import sync_api
 
     base, app = served
-    feed = tmp_path / "blog.xml"
-    feed.write_bytes(SAMPLE_FEED.read_bytes())
     upload = tmp_path / "list.csv"
     upload.write_text("Email,Name\nann@example.org,Ann\nnew+tag@example.org,New\nbroken,B\n")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -87,7 +86,8 @@ def test_readers_import_and_feeds_in_chromium(served, tmp_path):
         page.set_viewport_size({"width": 1280, "height": 900})
         page.emulate_media(color_scheme="light")
 
-    with sync_api.sync_playwright() as p:
+    with FeedServer() as feeds, sync_api.sync_playwright() as p:
+        feeds.set("/feed/", SAMPLE_FEED.read_bytes())
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_context(bypass_csp=True).new_page()
@@ -127,7 +127,7 @@ def test_readers_import_and_feeds_in_chromium(served, tmp_path):
             check(page, "console-import-result")
 
             page.goto(base + "/admin/feeds")
-            page.get_by_label("Feed URL").fill(str(feed))
+            page.get_by_label("Feed URL").fill(feeds.url("/feed/"))
             page.get_by_role("button", name="Add").click()
             assert "new post" in page.get_by_test_id("poll-result").inner_text()
             page.get_by_role("button", name="Poll now").click()
