@@ -7,6 +7,7 @@ Every other module receives what it needs from here through the wiring point
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,9 @@ SEND_TASK_TIME_LIMIT = 300
 # One SendGrid request or SMTP conversation step; well inside the task's time limit, so a
 # hung provider fails the attempt (and it is retried) instead of the task being killed.
 SEND_TIMEOUT = 30.0
+# An argon2 hash in its PHC string form, as argon2-cffi's PasswordHasher writes it.
+_ARGON2_HASH = re.compile(
+    r"^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
 
 
 def _entries(value: object) -> object:
@@ -132,9 +136,22 @@ class Settings(BaseSettings):
     # process ("inline", so `digest serve` alone works) or the Celery workers ("celery").
     dispatch: Literal["inline", "celery"] = "inline"
 
+    # The operator's console (/admin in a browser): DIGEST_ADMIN_PASSWORD holds only an argon2
+    # hash (`digest admin-password` makes one); DIGEST_ADMIN_TOKEN typed as the password works
+    # too. A session lasts this many hours, then the operator signs in again.
+    admin_password: SecretStr | None = None
+    admin_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
     # Operations
     # /readyz reports beat as down when its heartbeat is older than this (fractions accepted).
     beat_stale_minutes: float = Field(default=10, gt=0)
+
+    # Metrics and error reports (digest.metrics, digest.sentry; docs/operating.md)
+    # Bearer token for GET /metrics; unset: the admin token; neither: /metrics is off (404).
+    metrics_token: SecretStr | None = None
+    # Sentry: errors of the CLI, the web app and the workers, addresses scrubbed; unset: off.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
 
     @field_validator("feed_url", "blocked_domains", "cors_origins", "allowed_hosts",
                      mode="before")
@@ -171,6 +188,16 @@ class Settings(BaseSettings):
 
         parse_schedule(value)
         return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _argon2_hash_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            if not _ARGON2_HASH.match(value.get_secret_value().strip()):
+                raise ValueError("expected an argon2 hash ($argon2id$...), never the password "
+                                 "itself; run `digest admin-password` and paste what it prints")
+            return SecretStr(value.get_secret_value().strip())
+        return None
 
     @field_validator("log_level")
     @classmethod

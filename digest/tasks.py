@@ -18,7 +18,7 @@ from celery import Celery, Task
 from celery.schedules import crontab
 from celery.signals import setup_logging, worker_init
 
-from digest import logs
+from digest import logs, sentry
 from digest.bootstrap import build, check_can_send
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
 from digest.delivery.dispatch import CeleryDispatch
@@ -114,7 +114,9 @@ celery_app = make_celery(load_settings())
 @setup_logging.connect  # type: ignore[untyped-decorator]
 def _configure_logging(**_: Any) -> None:
     """Celery leaves logging to us: worker and beat log like the CLI and the web app."""
-    logs.configure(load_settings())
+    settings = load_settings()
+    logs.configure(settings)
+    sentry.configure(settings)  # off unless DIGEST_SENTRY_DSN is set
 
 
 def refuse_to_start_unable_to_send() -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from digest.bootstrap import build, check_can_send
+from digest.cli.admin_password import admin_password
 from digest.cli.common import (
     CadenceOpt,
     err,
@@ -18,6 +19,7 @@ from digest.cli.common import (
     progress_bar,
     warn_about_settings,
 )
+from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
 from digest.cli.pausing import pause, resume
 from digest.cli.readers import subscribers_cli
@@ -33,6 +35,8 @@ cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
 cli.command()(pause)
 cli.command()(resume)
+cli.command("metrics-server")(metrics_server)
+cli.command(name="admin-password")(admin_password)
 
 
 @cli.command()
@@ -213,12 +217,16 @@ def demo(
 
 def main() -> None:
     """Console-script entry point; a bad setting stops with a message naming it."""
+    from digest import sentry
     from digest.config import load_settings
     from digest.errors import ConfigError
     from digest.logs import configure
 
     try:
-        configure(load_settings())
+        settings = load_settings()
     except ConfigError:
         configure(None)  # the command itself reports the bad setting
+    else:
+        configure(settings)
+        sentry.configure(settings)  # off unless DIGEST_SENTRY_DSN is set
     cli()

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.errors import DigestError
+from digest.metrics import WEBHOOK_EVENTS, on_commit
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hashes
 from digest.runtime import App
@@ -70,6 +71,9 @@ _DELIVERY = {
     "group_unsubscribe": DeliveryStatus.UNSUBSCRIBED,
 }
 _MESSAGE_ID_LENGTH = 100  # Delivery.message_id
+# SendGrid's event kinds (its Event Webhook reference), the labels of the webhook counter.
+_KINDS = frozenset({"processed", "dropped", "deferred", "delivered", "bounce", "open", "click",
+                    "spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe"})
 
 
 class WebhookRejected(DigestError):
@@ -193,6 +197,12 @@ def _complaint_edition(event: dict[str, Any]) -> set[int]:
     return {edition_id} if is_spam and edition_id is not None else set()
 
 
+def _kind_label(kind: str) -> str:
+    """The event's kind as a metric label: SendGrid's kinds, anything else as "other" (a
+    label per made-up kind would grow the metric without bound)."""
+    return kind if kind in _KINDS else "other"
+
+
 def apply_events(session: Session, events: list[dict[str, Any]],
                  now: datetime | None = None, *, address_key: bytes) -> WebhookReport:
     """Apply verified events once each; replays of a ``sg_event_id`` are ignored.
@@ -220,6 +230,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
                                  email_hash=hashed, edition_id=edition_id))
         session.flush()
         applied += 1
+        on_commit(session, WEBHOOK_EVENTS.labels(_kind_label(kind)))
         _move_delivery(session, event, kind, edition_id, now)
         complained.update(_complaint_edition(event))
         status = _suppression(event)

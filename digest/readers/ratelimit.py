@@ -39,6 +39,7 @@ class Limit:
 
 DEFAULT_LIMITS = {
     "ip": Limit(20, 3600),  # a household or office sharing one address signs up a few people
+    "sign-in": Limit(10, 900),  # the console's password form, per client IP, right or wrong
 }
 
 

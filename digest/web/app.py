@@ -9,11 +9,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from digest import sentry
 from digest.bootstrap import build
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
-from digest.web import admin, admin_readers, archive, health, pages, preferences, readers, websub
+from digest.web import (
+    admin,
+    admin_readers,
+    archive,
+    health,
+    metrics,
+    pages,
+    preferences,
+    readers,
+    websub,
+)
+from digest.web.console import ROUTERS as CONSOLE_ROUTERS
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
 from digest.web.security import HostCheck, SecurityHeaders, allowed_hosts
@@ -47,6 +59,7 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
     """The web app for ``app`` (built from the settings when None)."""
     digest_app = app or build()
     settings = digest_app.settings
+    sentry.configure(settings)  # once per process; `digest serve` has done it already
     dispatcher = jobs or reader_jobs(digest_app)
 
     @asynccontextmanager
@@ -77,8 +90,11 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
         return {"status": "ok"}
 
     api.include_router(health.router)
+    api.include_router(metrics.router)
     for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
+    for router in CONSOLE_ROUTERS:  # the operator's console: pages, not part of the API schema
+        api.include_router(router)
     # Readers' browsers get the site's own page for an unknown address; API clients keep JSON.
     api.add_exception_handler(StarletteHTTPException, pages.http_error)
     return api

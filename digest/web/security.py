@@ -9,7 +9,9 @@ readiness probes are exempt: a container health check asks ``http://127.0.0.1:80
 pages and the archived digests need), ``nosniff``, ``Referrer-Policy: no-referrer`` (reader
 tokens live in paths), HSTS when BASE_URL is https, and framing rules: the sign-up page and the
 answers of ``/subscribe`` may be framed by DIGEST_CORS_ORIGINS (docs/embed.html), every other
-page by nobody.
+page by nobody. The operator's console (the routes of ``digest.web.console``, under /admin; not
+the JSON API beside them) may also run scripts from this site (the vendored htmx, no inline
+script, no eval) and fetch from it; nothing frames it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.config import Settings
 
-__all__ = ["EMBEDDABLE_PATHS", "HostCheck", "SecurityHeaders", "allowed_hosts",
-           "security_headers"]
+__all__ = ["CONSOLE_PACKAGE", "EMBEDDABLE_PATHS", "HostCheck", "SecurityHeaders",
+           "allowed_hosts", "console_headers", "is_console", "security_headers"]
 
 EMBEDDABLE_PATHS = frozenset({"/", "/subscribe"})
+CONSOLE_PACKAGE = "digest.web.console"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 HSTS = "max-age=31536000"  # a year; subdomains are the operator's to decide, not ours
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -98,12 +101,33 @@ def security_headers(settings: Settings) -> tuple[dict[str, str], dict[str, str]
     return embeddable, other
 
 
+def console_headers(settings: Settings) -> dict[str, str]:
+    """The headers of a console page: as strict as any other, plus scripts and fetches from
+    this site only (htmx), and never framed."""
+    _, other = security_headers(settings)
+    policy = ("default-src 'none'; script-src 'self'; connect-src 'self'; "
+              "style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
+              "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+    return {**other, "Content-Security-Policy": policy}
+
+
+def is_console(scope: Scope) -> bool:
+    """Whether the route that answered is a console page (known once the router has matched:
+    it records the endpoint in the scope)."""
+    endpoint = scope.get("endpoint")
+    module = getattr(endpoint, "__module__", "") or ""
+    path: str = scope["path"]
+    return (path == "/admin" or path.startswith("/admin/")) and module.startswith(
+        CONSOLE_PACKAGE + ".")
+
+
 class SecurityHeaders:
     """ASGI middleware: adds the headers of ``security_headers`` unless a route set its own."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.embeddable, self.other = security_headers(settings)
+        self.console = console_headers(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,7 +138,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
+                chosen = self.console if is_console(scope) else extra
+                for name, value in chosen.items():
                     if name not in headers:
                         headers[name] = value
             await send(message)
