@@ -1,10 +1,12 @@
 """Fan-out benchmark: N readers in PostgreSQL, two real Celery workers, Redis, a local sink.
 
-    .venv/bin/python -m bench.fanout --readers 100000
+    .venv/bin/python -m bench.fanout --readers 100000 [--metrics]
 
 Seeds a throwaway PostgreSQL database with COPY, queues one edition, and times from the
 claim until the ledger says every batch is sent. Reports readers per second and the peak
 resident memory of each worker (sampled from /proc). Needs PostgreSQL and Redis on 127.0.0.1.
+With ``--metrics`` the workers count into a fresh PROMETHEUS_MULTIPROC_DIR (as in production)
+and the counts read back from it are reported too, as proof they were on.
 """
 
 from __future__ import annotations
@@ -86,8 +88,25 @@ def _record_size(app: App) -> dict[str, float]:
             "bytes_per_delivery_row": total / rows if rows else 0.0}
 
 
-def run(readers: int, workers: int) -> dict[str, float]:
-    """Seed, send, and measure one fan-out of ``readers``."""
+def _counted(directory: Path) -> dict[str, float]:
+    """What the workers counted in ``directory``, read back as a scrape would."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))
+    found = {}
+    for name, labels, key in (("digest_readers_handed_over_total", {}, "metrics_readers"),
+                              ("digest_batches_total", {"outcome": "sent"}, "metrics_batches"),
+                              ("digest_provider_request_seconds_count",
+                               {"provider": "sendgrid"}, "metrics_requests")):
+        found[key] = registry.get_sample_value(name, labels) or 0
+    return found
+
+
+def run(readers: int, workers: int, metrics: bool = False) -> dict[str, float]:
+    """Seed, send, and measure one fan-out of ``readers`` (``metrics``: workers count into
+    a PROMETHEUS_MULTIPROC_DIR)."""
     name = f"digest_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -104,8 +123,13 @@ def run(readers: int, workers: int) -> dict[str, float]:
         poll_feeds(app)  # the bundled sample feed: the posts of the edition
         redis.Redis.from_url(REDIS_TEST_URL).flushdb()
         celery = make_celery(settings)
+        prom = tmp / "prometheus"
+        extra = {}
+        if metrics:
+            prom.mkdir()
+            extra["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
         with running_sink() as sink, celery_workers(
-            workers, worker_env(url, REDIS_TEST_URL, sink.url), tmp
+            workers, worker_env(url, REDIS_TEST_URL, sink.url, **extra), tmp
         ) as procs:
             time.sleep(3)  # let the workers connect
             peak = {p.pid: 0.0 for p in procs}
@@ -136,7 +160,7 @@ def run(readers: int, workers: int) -> dict[str, float]:
         figures = {"readers": readers, "delivered": delivered, "seconds": elapsed,
                    "claim_and_queue_seconds": queued, "readers_per_second": readers / elapsed,
                    "peak_worker_rss_mb": max(peak.values()), "requests": sink.requests,
-                   **_record_size(app)}
+                   **_record_size(app), **(_counted(prom) if metrics else {})}
         app.engine.dispose()
         return figures
     finally:
@@ -149,10 +173,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--metrics", action="store_true",
+                        help="workers count into a PROMETHEUS_MULTIPROC_DIR, as in production")
     args = parser.parse_args()
     # A SIGTERM (e.g. from `timeout`) still runs the clean-up: workers killed, database dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    figures = run(args.readers, args.workers)
+    figures = run(args.readers, args.workers, args.metrics)
+    print(f"metrics: {'on' if args.metrics else 'off'}")
     for key, value in figures.items():
         print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
     print(f"cpus: {os.cpu_count()}")

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.bootstrap import build, check_can_send
 from digest.cli.admin_password import admin_password
-from digest.cli.common import CadenceOpt, err, errors_to_exit, open_app, out, warn_about_settings
+from digest.cli.alerts import alerts
+from digest.cli.common import (
+    CadenceOpt,
+    err,
+    errors_to_exit,
+    open_app,
+    out,
+    progress_bar,
+    warn_about_settings,
+)
+from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
+from digest.cli.pausing import pause, resume
 from digest.cli.readers import subscribers_cli
 from digest.store.models import MAX_ID, Cadence
-from digest.wording import plural
 
 cli = typer.Typer(
     help="digest: mail a blog's new posts to its readers as one digest on a schedule.",
@@ -28,7 +34,11 @@ cli = typer.Typer(
 )
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
+cli.command()(pause)
+cli.command()(resume)
+cli.command("metrics-server")(metrics_server)
 cli.command(name="admin-password")(admin_password)
+cli.command("alerts")(alerts)
 
 
 @cli.command()
@@ -122,7 +132,7 @@ def send(
         raise typer.Exit(2)
     app = open_app()
     warn_about_settings(app)
-    with _bar(disable=queue or dry_run or to is not None) as progress:
+    with progress_bar(disable=queue or dry_run or to is not None) as progress:
         result = send_digest(app, cadence=cadence, manual=True, dry_run=dry_run, to=to,
                              queue=queue, progress=progress)
     out.print(result.describe(), highlight=False, markup=False)
@@ -149,83 +159,11 @@ def resend(
 
     app = open_app()
     warn_about_settings(app)
-    with _bar(disable=queue) as progress:
+    with progress_bar(disable=queue) as progress:
         result = resend_edition(app, edition, to=to, queue=queue, progress=progress)
     out.print(result.describe(), highlight=False, markup=False)
     if result.failed:
         raise typer.Exit(1)
-
-
-EditionArg = Annotated[int, typer.Argument(metavar="EDITION", min=1, max=MAX_ID,
-                                          help="The edition's number (`digest stats`).")]
-
-
-@cli.command()
-@errors_to_exit
-def pause(edition: EditionArg) -> None:
-    """Pause a running send: no new batch is claimed until `digest resume EDITION`.
-
-    Batches already being sent finish; nobody is lost or mailed twice. Exits 1 if the
-    edition is not being sent.
-    """
-    from digest.delivery.pause import OPERATOR_REASON, pause_edition
-    from digest.delivery.progress import edition_progress
-
-    app = open_app()
-    now = datetime.now(UTC)
-    if pause_edition(app, edition, reason=OPERATOR_REASON, now=now):
-        out.print(f"edition {edition} paused: no new batch will be claimed, batches being "
-                  f"sent finish; `digest resume {edition}` goes on", highlight=False)
-    else:
-        reason = edition_progress(app, edition, now).pause_reason
-        out.print(f"edition {edition} was already paused ({reason}); "
-                  f"`digest resume {edition}` goes on", highlight=False)
-
-
-@cli.command()
-@errors_to_exit
-def resume(edition: EditionArg) -> None:
-    """Resume a paused send: its remaining batches go to the Celery workers.
-
-    Exits 1 if the edition is not being sent, or if the broker is down (the batches are
-    recorded, and reconcile sends them once it is back).
-    """
-    from digest.delivery.pause import resume_edition
-    from digest.delivery.progress import edition_progress
-    from digest.errors import BrokerUnavailableError
-
-    app = open_app()
-    if not edition_progress(app, edition, datetime.now(UTC)).paused:
-        resume_edition(app, edition, now=datetime.now(UTC))  # says why if it is not sending
-        out.print(f"edition {edition} is not paused: nothing to resume", highlight=False)
-        return
-    try:
-        queued = resume_edition(app, edition, now=datetime.now(UTC))
-    except BrokerUnavailableError as exc:
-        err.print(f"[red]error:[/red] edition {edition} resumed, but the Celery broker did not "
-                  f"take its batches ({exc}); they are recorded, and reconcile (run by beat) "
-                  "sends them once the broker is back", highlight=False)
-        raise typer.Exit(1) from exc
-    after = edition_progress(app, edition, datetime.now(UTC))
-    if queued:
-        out.print(f"edition {edition} resumed: {plural(queued, 'batch')} handed to the "
-                  "workers; follow it with `digest stats`", highlight=False)
-    else:
-        out.print(f"edition {edition} resumed: no batch was left to send; it is "
-                  f"{after.status}", highlight=False)
-
-
-@contextmanager
-def _bar(*, disable: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr; yields the callback a send reports to."""
-    with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=disable) as bar:
-        task = bar.add_task("send", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield progress
 
 
 @cli.command()
@@ -260,7 +198,8 @@ def serve(
     warn_about_settings(app)
     # X-Forwarded-For is read by digest.web.deps.client_ip, from DIGEST_TRUSTED_PROXIES only.
     # log_config=None: uvicorn's loggers go through digest.logs like everything else.
-    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=False, log_config=None)
+    uvicorn.run(create_app(app, watch_alerts=True), host=host, port=port, proxy_headers=False,
+                log_config=None)
 
 
 @cli.command()
@@ -281,12 +220,16 @@ def demo(
 
 def main() -> None:
     """Console-script entry point; a bad setting stops with a message naming it."""
+    from digest import sentry
     from digest.config import load_settings
     from digest.errors import ConfigError
     from digest.logs import configure
 
     try:
-        configure(load_settings())
+        settings = load_settings()
     except ConfigError:
         configure(None)  # the command itself reports the bad setting
+    else:
+        configure(settings)
+        sentry.configure(settings)  # off unless DIGEST_SENTRY_DSN is set
     cli()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.bootstrap import build
 from digest.errors import DigestError
@@ -56,3 +58,16 @@ def warn_about_settings(app: App) -> None:
 CadenceOpt = Annotated[
     Cadence, typer.Option(help="Which readers' digest: weekly (default), daily or instant.")
 ]
+
+
+@contextmanager
+def progress_bar(*, disable: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields the callback a send reports to."""
+    with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=disable) as bar:
+        task = bar.add_task("send", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress

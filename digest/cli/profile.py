@@ -13,7 +13,7 @@ def _when(at: datetime | None) -> str:
 
 def describe_profile(p: ReaderProfile) -> str:
     """Who, since when, with what consent, and what became of their last editions."""
-    lines = [f"{p.email}" + (f" ({p.name})" if p.name else ""),
+    lines = [(p.email or "(erased)") + (f" ({p.name})" if p.name else ""),
              f"  status: {p.status}" + (f" ({p.suppressed_reason})" if p.suppressed_reason
                                         else ""),
              f"  signed up: {_when(p.created_at)}; confirmed: {_when(p.confirmed_at)}"

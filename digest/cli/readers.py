@@ -15,8 +15,8 @@ from digest.cli.profile import describe_profile
 from digest.store.models import SubscriberStatus
 from digest.wording import plural
 
-subscribers_cli = typer.Typer(help="Manage readers: add, show, list, remove, import, export.",
-                              no_args_is_help=True)
+subscribers_cli = typer.Typer(
+    help="Manage readers: add, show, list, remove, erase, import, export.", no_args_is_help=True)
 
 
 @subscribers_cli.command("add")
@@ -98,6 +98,30 @@ def subscribers_remove(
         out.print(f"{said}: {email}", highlight=False, markup=False)
 
 
+@subscribers_cli.command("erase")
+@errors_to_exit
+def subscribers_erase(
+    emails: Annotated[list[str], typer.Argument(help="One or more addresses.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking.")] = False,
+) -> None:
+    """Erase readers (GDPR): their address, name and IP are deleted and their links stop
+    working; only a keyed hash of the address stays, so no import can add them again."""
+    from digest.readers.roster import erase
+
+    if not yes:
+        typer.confirm(f"Erase {plural(len(emails), 'reader')} for good?", abort=True)
+    app = open_app()
+    for email in emails:
+        result = erase(app, email)
+        if result.removed:
+            said = "erased"
+        elif result.status is None:
+            said = "not on the list"
+        else:
+            said = "already erased"
+        out.print(f"{said}: {email}", highlight=False, markup=False)
+
+
 @subscribers_cli.command("import")
 @errors_to_exit
 def subscribers_import(
@@ -118,7 +142,7 @@ def subscribers_export(
     file: Annotated[Path, typer.Argument(help="Where to write the CSV ('-' for stdout).")],
 ) -> None:
     """Export every reader with every field as CSV."""
-    from digest.readers.csvio import export_csv
+    from digest.readers.csvexport import export_csv
 
     app = open_app()
     if str(file) == "-":

@@ -28,6 +28,7 @@ from digest.mail.message import OutgoingMail, Recipient
 from digest.mail.personalize import RecipientFactory
 from digest.mail.render import RenderedEdition
 from digest.mail.transports.base import BatchInterrupted, BatchStopped, MaybeAccepted, Transport
+from digest.metrics import BATCHES, READERS_HANDED_OVER, READERS_REFUSED
 from digest.runtime import App
 from digest.store.models import Batch, BatchStatus, DeliveryStatus, Edition, utcnow
 from digest.store.sessions import transaction
@@ -104,6 +105,8 @@ def _record(app: App, req: _Request, chunk: Sequence[Recipient], refused: Sequen
         record_handed(session, req.edition_id, sorted(refused_ids), at, DeliveryStatus.REFUSED)
         if moved is not None:
             move_cursor(session, req.batch_id, req.claimed_at, moved)
+    READERS_HANDED_OVER.inc(len(ids) - len(refused_ids))
+    READERS_REFUSED.inc(len(refused_ids))
 
 
 def _hand_over(app: App, req: _Request, transport: Transport, mail: OutgoingMail,
@@ -185,6 +188,7 @@ def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,
                recipients: RecipientFactory | None = None) -> BatchOutcome:
     """Claim one ledger batch, send it through the transport and record the outcome."""
     outcome = _send_batch(app, batch_id, transport=transport, now=now, recipients=recipients)
+    BATCHES.labels(outcome.status).inc()
     log.info("batch %s %s: %d readers, attempt %d%s", batch_id, outcome.status,
              outcome.recipients, outcome.attempts, f" ({outcome.error})" if outcome.error else "",
              extra={"edition_id": edition_of(batch_id), "batch_id": batch_id,

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
@@ -142,6 +142,26 @@ def paused_result(app: App, edition_id: int) -> SendResult:
     return dataclasses.replace(result, reason=(
         f"paused ({why or 'no reason given'}): the rest waits; "
         f"`digest resume {edition_id}` sends it"))
+
+
+def send_here(app: App, edition_id: int, progress: Progress | None = None) -> Dispatch:
+    """A dispatch that sends an edition's batches in this process instead of queuing them
+    (``digest resume --here``), then closes the edition unless it was paused again."""
+
+    def send(batch_ids: Sequence[str]) -> None:
+        with app.sessions() as session:
+            total = int(session.scalar(select(func.coalesce(func.sum(Batch.size), 0))
+                                       .where(Batch.id.in_(list(batch_ids)))) or 0)
+        transport = app.transport()
+        try:
+            paused = _send_inline(app, batch_ids, total, transport, progress)
+        finally:
+            transport.close()
+        if not paused:
+            with transaction(app.sessions) as session:
+                finish_edition(session, edition_id)
+
+    return send
 
 
 def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Transport,

@@ -24,6 +24,7 @@ from digest.feeds.gaps import recover_gap
 from digest.feeds.parse import ParsedEntry, ParsedFeed, parse_feed
 from digest.feeds.posts import hide_vanished, is_first_poll, store_entries
 from digest.feeds.report import Outcome, PollReport
+from digest.metrics import POLLS, POSTS_STORED, on_commit
 from digest.runtime import App
 from digest.store.models import Feed, FeedStatus, utcnow
 from digest.store.sessions import transaction
@@ -54,7 +55,9 @@ def poll_feeds(
 
 
 def _logged(report: PollReport) -> PollReport:
-    """One INFO line a feed a poll: the operator's line, with the counts as fields."""
+    """One INFO line a feed a poll: the operator's line, with the counts as fields; and the
+    poll counted by outcome."""
+    POLLS.labels(report.outcome).inc()
     level = logging.WARNING if report.outcome == "failed" else logging.INFO
     log.log(level, "poll %s", report.describe(), extra={
         "feed": report.url, "feed_id": report.feed_id, "outcome": report.outcome,
@@ -189,6 +192,7 @@ def ingest(
             summary_words=settings.summary_words,
         )
         hidden = hide_vanished(session, feed, parsed.entries, now=now) if full_page else 0
+        on_commit(session, POSTS_STORED, len(result.new))
         new_titles = [p.title for p in result.new]
         backlog = sum(1 for p in result.new if not p.announce)
         url = feed.url

@@ -1,4 +1,5 @@
-"""The feeds stored in the database: list them, add one, remove one.
+"""The feeds stored in the database: list them with their health, add one, remove one, poll
+one now.
 
 ``digest poll`` reads the feeds of DIGEST_FEED_URL, but every feed ever polled keeps its row
 and its posts, and each digest draws on all stored posts: a one-off ``poll --feed URL`` would
@@ -15,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select
 
 from digest.errors import FeedError
-from digest.feeds.poll import poll_feeds
+from digest.feeds.fetch import is_local
+from digest.feeds.poll import poll_feed_url, poll_feeds
 from digest.feeds.report import PollReport
 from digest.runtime import App
-from digest.store.models import Feed, Post
+from digest.store.models import MAX_ID, Feed, Post
 from digest.store.sessions import transaction
 
 
@@ -33,6 +35,10 @@ class StoredFeed:
     posts: int
     last_polled_at: datetime | None
     configured: bool  # named in DIGEST_FEED_URL, so polled on schedule
+    failures: int = 0  # consecutive failed polls
+    last_error: str | None = None
+    next_poll_at: datetime | None = None  # set while backing off after failures
+    websub_lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ def list_feeds(app: App) -> list[StoredFeed]:
         counts = {int(feed_id): int(n) for feed_id, n in session.execute(
             select(Post.feed_id, func.count()).group_by(Post.feed_id))}
         return [StoredFeed(f.id, f.url, f.title, f.status.value, int(counts.get(f.id, 0)),
-                           f.last_polled_at, _configured(app, f))
+                           f.last_polled_at, _configured(app, f), f.consecutive_failures or 0,
+                           f.last_error, f.next_poll_at, f.websub_lease_until)
                 for f in session.scalars(select(Feed).order_by(Feed.id))]
 
 
@@ -82,12 +89,20 @@ def remove_feed(app: App, which: str) -> RemovedFeed:
     return RemovedFeed(feed.url, int(getattr(gone, "rowcount", 0) or 0))
 
 
-def add_feed(app: App, url: str) -> PollReport:
+REMOTE_ONLY = ("only an http(s) URL can be added here; a feed file on the server is added "
+               "with `digest feeds add PATH`")
+
+
+def add_feed(app: App, url: str, *, remote_only: bool = False) -> PollReport:
     """Store a feed by polling it once, as ``poll --feed URL`` does.
 
     It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``. A new feed
     whose first poll fails is not kept, so a mistyped URL leaves nothing to remove.
+    ``remote_only`` (the web console) refuses a file on the server: whoever holds a console
+    session must not be able to make the server read its own files.
     """
+    if remote_only and is_local(url.strip()):
+        return PollReport(url=url.strip(), outcome="failed", error=REMOTE_ONLY)
     known = _find(app, url) is not None
     report = poll_feeds(app, [url.strip()])[0]
     if not known and report.outcome in {"failed", "gone"} and report.feed_id is not None:
@@ -95,3 +110,14 @@ def add_feed(app: App, url: str) -> PollReport:
             session.execute(delete(Post).where(Post.feed_id == report.feed_id))
             session.execute(delete(Feed).where(Feed.id == report.feed_id))
     return report
+
+
+def poll_now(app: App, feed_id: int, now: datetime | None = None) -> PollReport:
+    """Poll stored feed ``feed_id`` at once, backoff or not (the operator asked); its report
+    says what came of it (new posts, not modified, or the error and the next try)."""
+    with app.sessions() as session:
+        feed = session.get(Feed, feed_id) if 0 < feed_id <= MAX_ID else None
+        if feed is None:
+            raise FeedError(f"#{feed_id}", "no such feed is stored (see `digest feeds list`)")
+        url = feed.url
+    return poll_feed_url(app, url, now=now, force=True)

@@ -1,4 +1,5 @@
-"""Import and export the operator's list as CSV (column reading is in ``csvcolumns``).
+"""Import the operator's list from CSV (columns are read in ``csvcolumns``, the export is
+``csvexport``).
 
 Import reads what bloggers actually have: a WordPress.com/Jetpack subscriber export, a
 Mailchimp audience export ("Email Address", "First Name", "Last Name"), any CSV with an
@@ -34,6 +35,7 @@ is imported.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +49,6 @@ from digest.errors import InvalidEmailError, SubscriberError
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hash, legacy_email_hash, normalise
 from digest.readers.csvcolumns import (
-    FORMULA_STARTS,
     Columns,
     cell_at,
     find_columns,
@@ -68,10 +69,6 @@ _NOT_SUBSCRIBED = {"unsubscribed", "cleaned", "bounced", "complained", "spam", "
                    "deleted", "pending", "unconfirmed", "archived", "not subscribed",
                    "not confirmed", "not sending"}
 
-
-EXPORT_FIELDS = ("id", "email", "email_hash", "name", "status", "cadence", "paused",
-                 "created_at", "confirmed_at", "unsubscribed_at", "confirmation_sent_at",
-                 "consent_at", "consent_ip", "consent_source", "suppressed_reason")
 
 
 @dataclass(frozen=True)
@@ -112,21 +109,24 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
+    """A row the import would add: its line and the reader's fields."""
+
     line: int
     address: str
+    email_hash: str
     name: str | None
     consent_at: datetime
     consent_ip: str | None
     confirmed_at: datetime
 
 
-def _candidate(line: int, address: str, row: list[str], cols: Columns,
-               now: datetime) -> _Candidate:
+def _candidate(line: int, address: str, digest: str, row: list[str], cols: Columns,
+               now: datetime) -> Candidate:
     confirmed = read_date(cell_at(row, cols.confirm), now)
     consent = read_date(cell_at(row, cols.optin), now) or confirmed or now
     ip = read_ip(cell_at(row, cols.optin_ip)) or read_ip(cell_at(row, cols.confirm_ip))
-    return _Candidate(line, address, row_name(row, cols), consent, ip, confirmed or now)
+    return Candidate(line, address, digest, row_name(row, cols), consent, ip, confirmed or now)
 
 
 def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
@@ -137,7 +137,7 @@ def _rows(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, row
 
 
-def _known_hashes(app: App, candidates: dict[str, _Candidate]) -> dict[str, SubscriberStatus]:
+def _known_hashes(app: App, candidates: dict[str, Candidate]) -> dict[str, SubscriberStatus]:
     """The status of each candidate (by keyed hash) already on file, under either hash form."""
     forms = {}  # stored form -> keyed hash
     for keyed, item in candidates.items():
@@ -161,16 +161,43 @@ def _open(path_or_stream: str | Path | IO[str]) -> tuple[str, IO[str], bool]:
     return getattr(path_or_stream, "name", None) or "upload.csv", path_or_stream, False
 
 
-def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | None = None,
-               now: datetime | None = None) -> ImportReport:
-    """Import readers from CSV as active; never duplicates; reports skipped rows and why."""
-    now = now or utcnow()
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
+@dataclass
+class ImportPlan:
+    """What importing a file would do, decided without writing: the readers it would add (in
+    file order) and every row it would skip, with the reason. ``import_csv`` writes exactly
+    ``to_import`` of a plan; a preview shows the same plan."""
+
+    source: str
+    rows: int = 0
+    to_import: list[Candidate] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """The decision in a few characters: who would be added and which lines skipped, why."""
+        mac = hashlib.sha256()
+        for item in self.to_import:
+            mac.update(f"+{item.line}:{item.address}\n".encode())
+        for skip in self.skipped:
+            mac.update(f"-{skip.line}:{skip.reason}\n".encode())
+        return mac.hexdigest()[:32]
+
+    def report(self, imported: int) -> ImportReport:
+        """The import's report once ``imported`` readers were written."""
+        return ImportReport(self.source, self.rows, imported, list(self.skipped))
+
+
+def plan_import(app: App, path_or_stream: str | Path | IO[str], *, name: str | None = None,
+                now: datetime | None = None) -> ImportPlan:
+    """Read a CSV and decide, row by row, what an import would add and skip; writes nothing.
+
+    Raises SubscriberError (nothing decided) for a file that is not a readable CSV or whose
+    header names no email column.
+    """
+    now = _aware(now or utcnow())
     label, stream, owned = _open(path_or_stream)
     label = Path(name or label).name
-    report = ImportReport(source=label)
-    candidates: dict[str, _Candidate] = {}  # by email hash
+    plan = ImportPlan(source=label)
+    candidates: dict[str, Candidate] = {}  # by email hash
     try:
         rows = _rows(stream)
         cols: Columns | None = None
@@ -180,77 +207,80 @@ def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | No
                 cols = header or Columns(0)
                 if header is not None:
                     continue
-            report.rows += 1
+            plan.rows += 1
             raw = cell_at(row, cols.email)
+            shown = _clip(raw)
             if not raw:
-                report.skipped.append(Skipped(line, raw, "no email address in this row"))
+                plan.skipped.append(Skipped(line, shown, "no email address in this row"))
                 continue
             state = cell_at(row, cols.status).lower()
             if state in _NOT_SUBSCRIBED:
-                report.skipped.append(Skipped(line, raw, f"marked {state!r} in the file"))
+                plan.skipped.append(Skipped(line, shown, f"marked {_clip(state)!r} in the file"))
                 continue
             try:
                 address = normalise(raw, app.settings.blocked_domains)
             except InvalidEmailError as exc:
-                report.skipped.append(Skipped(line, raw, str(exc)))
+                plan.skipped.append(Skipped(line, shown, _clip(str(exc))))
                 continue
             digest = email_hash(address, app.address_key)
             if digest in candidates:
                 first = candidates[digest].line
-                report.skipped.append(Skipped(line, raw, f"duplicate of line {first}"))
+                plan.skipped.append(Skipped(line, shown, f"duplicate of line {first}"))
                 continue
-            candidates[digest] = _candidate(line, address, row, cols, now)
+            candidates[digest] = _candidate(line, address, digest, row, cols, now)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise SubscriberError(f"{label}: not a readable CSV file: {exc}") from exc
     finally:
         if owned:
             stream.close()
     known = _known_hashes(app, candidates)
-    fresh = []
     for digest, item in candidates.items():
         if digest in known:
-            report.skipped.append(Skipped(item.line, item.address,
-                                          f"already known ({known[digest].value})"))
-            continue
-        fresh.append({
-            "email": item.address, "email_hash": digest, "name": item.name,
-            "status": lifecycle.IMPORTED, "created_at": now,
-            "confirmed_at": item.confirmed_at, "consent_at": item.consent_at,
-            "consent_ip": item.consent_ip, "consent_source": f"import:{label}"[:100],
-        })
+            plan.skipped.append(Skipped(item.line, item.address,
+                                        f"already known ({known[digest].value})"))
+        else:
+            plan.to_import.append(item)
+    plan.skipped.sort(key=lambda s: s.line)
+    return plan
+
+
+def import_csv(app: App, path_or_stream: str | Path | IO[str], *, name: str | None = None,
+               now: datetime | None = None, expect: str | None = None) -> ImportReport:
+    """Import readers from CSV as active; never duplicates; reports skipped rows and why.
+
+    ``expect`` is the fingerprint of a plan the operator saw (``plan_import``): if the file
+    would now be imported differently (a reader signed up meanwhile), nothing is written and
+    SubscriberError says so.
+    """
+    now = _aware(now or utcnow())
+    plan = plan_import(app, path_or_stream, name=name, now=now)
+    if expect is not None and plan.fingerprint() != expect:
+        raise SubscriberError(
+            f"{plan.source}: the list changed since the preview (now {len(plan.to_import)} "
+            f"to import, {len(plan.skipped)} to skip); nothing was imported: look at the "
+            "preview again")
+    label = plan.source
+    fresh = [{
+        "email": item.address, "email_hash": item.email_hash,
+        "name": item.name, "status": lifecycle.IMPORTED, "created_at": now,
+        "confirmed_at": item.confirmed_at, "consent_at": item.consent_at,
+        "consent_ip": item.consent_ip, "consent_source": f"import:{label}"[:100],
+    } for item in plan.to_import]
     with transaction(app.sessions) as session:
         for start in range(0, len(fresh), _CHUNK):
             session.execute(insert(Subscriber), fresh[start:start + _CHUNK])
-    report.imported = len(fresh)
-    report.skipped.sort(key=lambda s: s.line)
-    return report
+    return plan.report(len(fresh))
 
 
-def _export_value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+def _aware(now: datetime) -> datetime:
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now
 
 
-def export_csv(app: App, path_or_stream: str | Path | IO[str]) -> int:
-    """Write every reader with every field as CSV; returns how many rows were written."""
-    from digest.readers.roster import list_subscribers
+_SHOWN = 200  # characters of a skipped cell kept in a report (a hostile cell can be huge)
 
-    if isinstance(path_or_stream, str | Path):
-        with Path(path_or_stream).open("w", encoding="utf-8", newline="") as fh:
-            return export_csv(app, fh)
-    writer = csv.writer(path_or_stream)
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for sub in list_subscribers(app):
-        writer.writerow([_export_value(getattr(sub, name)) for name in EXPORT_FIELDS])
-        count += 1
-    return count
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "\u2026"
 
 
 def read_text(data: bytes) -> io.StringIO:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.errors import DigestError
+from digest.metrics import WEBHOOK_EVENTS, on_commit
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hashes
 from digest.runtime import App
@@ -70,6 +71,9 @@ _DELIVERY = {
     "group_unsubscribe": DeliveryStatus.UNSUBSCRIBED,
 }
 _MESSAGE_ID_LENGTH = 100  # Delivery.message_id
+# SendGrid's event kinds (its Event Webhook reference), the labels of the webhook counter.
+_KINDS = frozenset({"processed", "dropped", "deferred", "delivered", "bounce", "open", "click",
+                    "spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe"})
 
 
 class WebhookRejected(DigestError):
@@ -89,7 +93,7 @@ class WebhookReport:
     suppressed: int
     counted: int
     skipped: int = 0  # events that could not be applied (malformed), logged one by one
-    # Editions named by the spam reports applied: the complaint breaker looks at these.
+    # Editions named by spam reports (applied or replayed): the complaint breaker's to check.
     complained: frozenset[int] = frozenset()
 
     def __add__(self, other: WebhookReport) -> WebhookReport:
@@ -186,6 +190,19 @@ def _move_delivery(session: Session, event: dict[str, Any], kind: str,
     return apply_event(session, edition_id, subscriber_id, status, now, message_id)
 
 
+def _kind_label(kind: str) -> str:
+    """The event's kind as a metric label: SendGrid's kinds, anything else as "other" (a
+    label per made-up kind would grow the metric without bound)."""
+    return kind if kind in _KINDS else "other"
+
+
+def _complaint_edition(event: dict[str, Any]) -> set[int]:
+    """The edition a spam report names, for the complaint breaker (empty for other events)."""
+    edition_id = _int(event.get("edition_id"))
+    is_spam = _text(event.get("event"), 40) == "spamreport"
+    return {edition_id} if is_spam and edition_id is not None else set()
+
+
 def apply_events(session: Session, events: list[dict[str, Any]],
                  now: datetime | None = None, *, address_key: bytes) -> WebhookReport:
     """Apply verified events once each; replays of a ``sg_event_id`` are ignored.
@@ -202,6 +219,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
             continue
         if session.get(WebhookEvent, event_id) is not None:
             duplicates += 1
+            complained.update(_complaint_edition(event))  # a retry: check the breaker again
             continue
         email = _text(event.get("email"), 1000).strip()
         hashes = email_hashes(email, address_key) if email else None
@@ -212,9 +230,9 @@ def apply_events(session: Session, events: list[dict[str, Any]],
                                  email_hash=hashed, edition_id=edition_id))
         session.flush()
         applied += 1
+        on_commit(session, WEBHOOK_EVENTS.labels(_kind_label(kind)))
         _move_delivery(session, event, kind, edition_id, now)
-        if kind == "spamreport" and edition_id is not None:
-            complained.add(edition_id)
+        complained.update(_complaint_edition(event))
         status = _suppression(event)
         if status is not None:
             suppressed += _suppress(session, event, status, hashes, now)

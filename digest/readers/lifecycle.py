@@ -8,7 +8,9 @@
     anything --erase--> deleted (only the keyed address hash stays)
 
 A complained reader gets nothing until the operator hears from them: no sign-up, add or
-resubscribe brings them back. Services find and load readers; this module decides.
+resubscribe brings them back. Services find and load readers; this module decides, and counts
+the transitions the operator watches (``digest.metrics``: sign-ups, confirmations,
+unsubscribes, bounces, complaints), each once its transaction commits.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Result, delete, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from digest.errors import SubscriberError
+from digest.metrics import BOUNCES, COMPLAINTS, CONFIRMATIONS, SIGNUPS, UNSUBSCRIBES, on_commit
 from digest.store.models import Subscriber, SubscriberStatus, new_link_key
 
 __all__ = ["IMPORTED", "RECEIVING", "can_sign_up", "confirm", "erase", "expire_stale",
@@ -52,6 +55,7 @@ def sign_up(sub: Subscriber, address: str, now: datetime, ip: str | None,
     sub.consent_at = now
     sub.consent_ip = ip
     sub.consent_source = source[:100]
+    on_commit(object_session(sub), SIGNUPS)
 
 
 def confirm(sub: Subscriber, now: datetime) -> bool:
@@ -62,6 +66,7 @@ def confirm(sub: Subscriber, now: datetime) -> bool:
         raise SubscriberError("this link is no longer valid; please sign up again")
     sub.status = S.ACTIVE
     sub.confirmed_at = now
+    on_commit(object_session(sub), CONFIRMATIONS)
     return True
 
 
@@ -76,7 +81,8 @@ def operator_add(sub: Subscriber, now: datetime) -> None:
     sub.confirmed_at = sub.confirmed_at or now
 
 
-def unsubscribe(sub: Subscriber, now: datetime, reason: str | None = None) -> bool:
+def unsubscribe(sub: Subscriber, now: datetime, reason: str | None = None, *,
+                by: str = "reader") -> bool:
     """active or pending -> unsubscribed; False (and nothing changes) from anything else."""
     if sub.status not in RECEIVING:
         return False
@@ -84,12 +90,13 @@ def unsubscribe(sub: Subscriber, now: datetime, reason: str | None = None) -> bo
     sub.unsubscribed_at = now
     if reason is not None:
         sub.suppressed_reason = reason
+    on_commit(object_session(sub), UNSUBSCRIBES.labels(by))
     return True
 
 
 def operator_remove(sub: Subscriber, now: datetime) -> bool:
     """The operator unsubscribes a reader."""
-    return unsubscribe(sub, now, "removed by the operator")
+    return unsubscribe(sub, now, "removed by the operator", by="operator")
 
 
 def resubscribe(sub: Subscriber, now: datetime, ip: str | None) -> None:
@@ -132,7 +139,13 @@ def suppress(session: Session, match: ColumnElement[bool], status: SubscriberSta
         .values(status=status, unsubscribed_at=now, suppressed_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    return _count(result)
+    changed = _count(result)
+    on_commit(session, _SUPPRESSED[status], changed)
+    return changed
+
+
+_SUPPRESSED = {S.BOUNCED: BOUNCES, S.COMPLAINED: COMPLAINTS,
+               S.UNSUBSCRIBED: UNSUBSCRIBES.labels("provider")}
 
 
 def expire_stale(session: Session, cutoff: datetime, now: datetime) -> int:

@@ -1,7 +1,10 @@
-"""One reader as the operator looks them up: state, consent record, preferences, last editions.
+"""One reader as the operator looks them up: state, consent record, preferences, the editions
+they got and what became of each, and the provider's events about them.
 
-The last editions come from the per-reader delivery record (``Delivery`` rows), so they name
-what actually happened to each copy, not what was planned.
+The editions come from the per-reader delivery record (``Delivery`` rows), so they name what
+actually happened to each copy, not what was planned. The events are the SendGrid events
+stored under the reader's keyed address hash (``readers.events``), which an erased reader
+keeps, so their record of bounces and complaints stays readable.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.errors import SubscriberError
-from digest.readers.addresses import normalise
+from digest.readers.addresses import email_hash, normalise
 from digest.readers.lookup import by_address
 from digest.runtime import App
-from digest.store.models import Delivery, DeliveryStatus, Edition, Subscriber
+from digest.store.models import MAX_ID, Delivery, DeliveryStatus, Edition, Subscriber, WebhookEvent
+
+__all__ = ["EditionOutcome", "ProviderEvent", "ReaderProfile", "reader_profile",
+           "reader_profile_by_id"]
+
+MAX_SHOWN = 50  # editions and events on a reader's page: the newest
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,19 @@ class EditionOutcome:
 
 
 @dataclass(frozen=True)
-class ReaderProfile:
-    """Everything ``digest subscribers show`` prints about one reader."""
+class ProviderEvent:
+    """One event the mail provider reported about this reader's address."""
 
-    email: str
+    event: str  # delivered, open, click, bounce, spamreport, unsubscribe, ...
+    edition_id: int | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class ReaderProfile:
+    """Everything ``digest subscribers show`` and the console's reader page show."""
+
+    email: str | None  # None once erased
     name: str | None
     status: str
     cadence: str
@@ -50,13 +67,15 @@ class ReaderProfile:
     consent_ip: str | None
     consent_source: str | None
     editions: list[EditionOutcome]
+    id: int = 0
+    events: list[ProviderEvent] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return dataclasses.asdict(self)
 
 
-def reader_profile(app: App, email: str, editions: int = 10) -> ReaderProfile:
+def reader_profile(app: App, email: str, editions: int = 10, events: int = 0) -> ReaderProfile:
     """The reader of ``email`` with their last ``editions`` outcomes; raises if unknown."""
     address = normalise(email)
     with app.sessions() as session:
@@ -64,10 +83,36 @@ def reader_profile(app: App, email: str, editions: int = 10) -> ReaderProfile:
         if sub is None or sub.email is None:
             raise SubscriberError(f"{address} is not on the list (see `digest subscribers "
                                   "list`)")
-        return _profile(sub, _last_editions(session, sub.id, editions))
+        return _profile(session, app, sub, editions, events)
+
+
+def reader_profile_by_id(app: App, reader_id: int, editions: int = MAX_SHOWN,
+                         events: int = MAX_SHOWN) -> ReaderProfile | None:
+    """Reader ``reader_id`` (erased ones too) with their newest editions and events, or None."""
+    if not 0 < reader_id <= MAX_ID:
+        return None
+    with app.sessions() as session:
+        sub = session.get(Subscriber, reader_id)
+        if sub is None:
+            return None
+        return _profile(session, app, sub, editions, events)
+
+
+def _profile(session: Session, app: App, sub: Subscriber, editions: int,
+             events: int) -> ReaderProfile:
+    return ReaderProfile(
+        email=sub.email, name=sub.name, status=sub.status.value,
+        cadence=sub.cadence.value, paused=sub.paused, created_at=sub.created_at,
+        confirmed_at=sub.confirmed_at, unsubscribed_at=sub.unsubscribed_at,
+        suppressed_reason=sub.suppressed_reason, consent_at=sub.consent_at,
+        consent_ip=sub.consent_ip, consent_source=sub.consent_source,
+        editions=_last_editions(session, sub.id, editions), id=sub.id,
+        events=_last_events(session, app, sub, events))
 
 
 def _last_editions(session: Session, subscriber_id: int, limit: int) -> list[EditionOutcome]:
+    if limit <= 0:
+        return []
     rows = session.execute(
         select(Edition.id, Edition.key, Edition.subject, Delivery.status, Delivery.at,
                Delivery.updated_at)
@@ -78,14 +123,22 @@ def _last_editions(session: Session, subscriber_id: int, limit: int) -> list[Edi
             for eid, key, subject, status, at, updated in rows]
 
 
+def _last_events(session: Session, app: App, sub: Subscriber, limit: int) -> list[ProviderEvent]:
+    """Events stored under the reader's hash: the row's own, and the keyed one of the address
+    (a row from before keyed hashes still has its legacy hash until it is next looked up)."""
+    if limit <= 0:
+        return []
+    hashes = {sub.email_hash}
+    if sub.email is not None:
+        hashes.add(email_hash(sub.email, app.address_key))
+    rows = session.execute(
+        select(WebhookEvent.event, WebhookEvent.edition_id, WebhookEvent.received_at)
+        .where(WebhookEvent.email_hash.in_(sorted(hashes)))
+        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.sg_event_id.desc())
+        .limit(limit))
+    return [ProviderEvent(event, int(edition) if edition is not None else None, at)
+            for event, edition, at in rows]
+
+
 def _words(status: int) -> str:
     return DeliveryStatus(status).name.lower().replace("_", " ")
-
-
-def _profile(sub: Subscriber, editions: list[EditionOutcome]) -> ReaderProfile:
-    return ReaderProfile(
-        email=str(sub.email), name=sub.name, status=sub.status.value,
-        cadence=sub.cadence.value, paused=sub.paused, created_at=sub.created_at,
-        confirmed_at=sub.confirmed_at, unsubscribed_at=sub.unsubscribed_at,
-        suppressed_reason=sub.suppressed_reason, consent_at=sub.consent_at,
-        consent_ip=sub.consent_ip, consent_source=sub.consent_source, editions=editions)

@@ -1,5 +1,8 @@
-"""The operator's list: add a reader (active at once), list, remove, and expire sign-ups that
-were never confirmed. Status changes go through ``lifecycle``.
+"""The operator's list: add a reader (active at once), list, remove, erase, and expire sign-ups
+that were never confirmed. Status changes go through ``lifecycle``.
+
+``remove`` and ``erase`` name a reader by address (the CLI) or by id (the console, which
+also reaches readers whose address is already gone).
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hash, normalise
 from digest.readers.lookup import by_address
 from digest.runtime import App
 from digest.store.models import (
+    MAX_ID,
     Subscriber,
     SubscriberStatus,
     utcnow,
@@ -67,16 +72,40 @@ class Removal:
     status: SubscriberStatus | None
 
 
-def remove(app: App, email: str, now: datetime | None = None) -> Removal:
-    """Unsubscribe an address for the operator; a reader who had already left, bounced or
-    complained is left as they are, and the result says so."""
+def _find(session: Session, app: App, who: str | int) -> Subscriber | None:
+    if isinstance(who, int):
+        return session.get(Subscriber, who) if 0 < who <= MAX_ID else None
+    return by_address(session, app, who)
+
+
+def remove(app: App, who: str | int, now: datetime | None = None) -> Removal:
+    """Unsubscribe a reader (an address or an id) for the operator; a reader who had already
+    left, bounced or complained is left as they are, and the result says so."""
     now = now or utcnow()
     with transaction(app.sessions) as session:
-        sub = by_address(session, app, email)
+        sub = _find(session, app, who)
         if sub is None:
             return Removal(False, None)
         removed = lifecycle.operator_remove(sub, now)
         return Removal(removed, sub.status)
+
+
+ERASED_BY_OPERATOR = "erased by the operator"
+
+
+def erase(app: App, who: str | int, now: datetime | None = None) -> Removal:
+    """Erase a reader (GDPR): address, name and IP gone, their links dead; only the keyed
+    address hash stays, so no import brings them back. ``removed`` is False when there was
+    nobody, or nothing left, to erase."""
+    now = now or utcnow()
+    with transaction(app.sessions) as session:
+        sub = _find(session, app, who)
+        if sub is None:
+            return Removal(False, None)
+        if sub.status is SubscriberStatus.DELETED:
+            return Removal(False, sub.status)
+        lifecycle.erase(sub, now, ERASED_BY_OPERATOR)
+        return Removal(True, sub.status)
 
 
 def expire_pending(app: App, now: datetime | None = None) -> int:

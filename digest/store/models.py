@@ -251,6 +251,7 @@ class WebhookEvent(Base):
     """A processed SendGrid event, kept so that a replayed ``sg_event_id`` is ignored."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_reader", "email_hash", "received_at"),)
 
     sg_event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     event: Mapped[str] = mapped_column(String(40))

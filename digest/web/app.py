@@ -9,11 +9,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from digest import sentry
 from digest.bootstrap import build
+from digest.delivery.alerts_watch import AlertWatch
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
-from digest.web import admin, admin_readers, archive, health, pages, preferences, readers, websub
+from digest.web import (
+    admin,
+    admin_readers,
+    archive,
+    health,
+    metrics,
+    pages,
+    preferences,
+    readers,
+    websub,
+)
 from digest.web.console import ROUTERS as CONSOLE_ROUTERS
 from digest.web.jobs import CeleryJobs, InlineJobs, ReaderJobs
 from digest.web.limits import DEFAULT_LIMIT, BodySizeLimit
@@ -44,15 +56,20 @@ def reader_jobs(app: App) -> ReaderJobs:
 
 
 def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
-               jobs: ReaderJobs | None = None) -> FastAPI:
-    """The web app for ``app`` (built from the settings when None)."""
+               jobs: ReaderJobs | None = None, watch_alerts: bool = False) -> FastAPI:
+    """The web app for ``app`` (built from the settings when None). ``watch_alerts``
+    (``digest serve``) also checks for operator alerts every five minutes while it runs."""
     digest_app = app or build()
     settings = digest_app.settings
+    sentry.configure(settings)  # once per process; `digest serve` has done it already
     dispatcher = jobs or reader_jobs(digest_app)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watch = AlertWatch(digest_app).start() if watch_alerts else None
         yield
+        if watch is not None:
+            watch.stop()
         dispatcher.close()  # queued confirmation mails still go out on a graceful stop
 
     api = FastAPI(title=f"{settings.blog_name} digest",
@@ -78,6 +95,7 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
         return {"status": "ok"}
 
     api.include_router(health.router)
+    api.include_router(metrics.router)
     for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
     for router in CONSOLE_ROUTERS:  # the operator's console: pages, not part of the API schema

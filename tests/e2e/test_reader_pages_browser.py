@@ -11,14 +11,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from digest.bootstrap import build
@@ -29,37 +27,22 @@ from digest.store import migrate as schema
 from digest.store.models import Cadence, Edition, EditionStatus, Subscriber
 from digest.tokens import Purpose
 from digest.web.app import create_app
-from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
+from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.e2e.browser import ARTIFACTS, axe_violations, launch, require_browser, serving
 from tests.mail_samples import sample_sections
 from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDTHS = (375, 1280)
 SCHEMES = ("light", "dark")
 IP_LIMIT = 12
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                      nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
-}"""
-
-
 
 
 @pytest.fixture
 def served(tmp_path):
     """The real app (default DIGEST_MIN_FILL_SECONDS) on a free port, one sent digest in it."""
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
-    if not AXE.exists():
-        unavailable(f"{AXE} is missing: run `make test` (npm install --prefix tools axe-core)")
+    require_browser(axe=True)
     port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}",
                              mail_backend="outbox", min_fill_seconds=2.0)
@@ -74,18 +57,8 @@ def served(tmp_path):
         session.add(edition)
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:{uuid.uuid4().hex}",
                           limits={"ip": Limit(IP_LIMIT, 3600), "email": Limit(1000, 3600)})
-    server = uvicorn.Server(uvicorn.Config(create_app(app, limiter=limiter), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield app, settings.base_url, settings.outbox_dir
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(app, limiter=limiter), port):
+        yield app, settings.base_url, settings.outbox_dir
     limiter.close()
     app.engine.dispose()
 
@@ -125,17 +98,14 @@ class Checker:
         if onward:
             hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             assert hrefs, f"{name}: no link onward"
-        page.add_script_tag(path=str(AXE))
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             for scheme in SCHEMES:
                 page.emulate_media(color_scheme=scheme)
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"),
                                 full_page=True)
-                for v in page.evaluate(AXE_RUN):
-                    if v["impact"] in ("serious", "critical"):
-                        self.failures.append(f"{name} {width}px {scheme}: {v['id']} "
-                                             f"({v['impact']}) {v['help']} at {v['nodes']}")
+                self.failures += [f"{name} {width}px {scheme}: {v}"
+                                  for v in axe_violations(page)]
 
 
 def _submit(page, address: str) -> None:
@@ -149,7 +119,7 @@ def test_every_reader_page_in_chromium(served):
     app, base_url, outbox = served
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             # bypass_csp: axe is injected as a script; the pages themselves run none.
             page = browser.new_context(bypass_csp=True).new_page()

@@ -9,14 +9,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from digest.bootstrap import build
@@ -25,14 +23,12 @@ from digest.readers.ratelimit import RateLimiter
 from digest.store import migrate as schema
 from digest.store.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
-from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
+from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.e2e.browser import launch, require_browser, serving
 from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ADDRESS = "Browser.Reader@Example.org"
 
 
@@ -47,18 +43,8 @@ def served(tmp_path):
     app = build(settings)
     schema.upgrade(app.engine)
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:{uuid.uuid4().hex}")
-    server = uvicorn.Server(uvicorn.Config(create_app(app, limiter=limiter), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield app, settings.base_url, settings.outbox_dir
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(app, limiter=limiter), port):
+        yield app, settings.base_url, settings.outbox_dir
     limiter.close()
     app.engine.dispose()
 
@@ -85,13 +71,12 @@ def _status(app) -> SubscriberStatus:
 
 
 def test_sign_up_confirm_and_one_click_unsubscribe(served):
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
+    require_browser()
     from playwright import sync_api
     app, base_url, outbox = served
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page()
             page.goto(base_url + "/")

@@ -139,3 +139,17 @@ def test_remove_says_what_it_did_for_each_address(env: dict[str, str]) -> None:
     assert again.output.splitlines() == [
         "already unsubscribed, nothing changed: a@example.com",
         "not on the list: nobody@example.com"]
+
+
+def test_erase_asks_first_then_erases_for_good(env: dict[str, str]) -> None:
+    runner.invoke(cli, ["subscribers", "add", "e@example.com"])
+    kept = runner.invoke(cli, ["subscribers", "erase", "e@example.com"], input="n\n")
+    assert kept.exit_code == 1 and "e@example.com" in _listed()
+    done = runner.invoke(cli, ["subscribers", "erase", "e@example.com", "nobody@example.com",
+                               "--yes"])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["erased: e@example.com",
+                                        "not on the list: nobody@example.com"]
+    assert "e@example.com" not in _listed() and "(deleted)" in _listed()
+    again = runner.invoke(cli, ["subscribers", "erase", "e@example.com", "--yes"])
+    assert again.output == "already erased: e@example.com\n"

@@ -32,6 +32,7 @@ from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.feeds.sanitize import neutralise_placeholders
 from digest.mail.message import OutgoingMail, Recipient, ascii_address, header_text, values_for
 from digest.mail.transports.base import MaybeAccepted
+from digest.mail.transports.metered import provider_call
 
 MAX_PERSONALIZATIONS = 1000
 _NAME_SEPARATORS = re.compile(r"[,;]+")
@@ -160,6 +161,10 @@ class SendGridTransport:
 
     def post(self, body: dict[str, Any]) -> int:
         """POST a ready body to /v3/mail/send and return the status code (200 or 202)."""
+        with provider_call("sendgrid"):
+            return self._post(body)
+
+    def _post(self, body: dict[str, Any]) -> int:
         try:
             response = self._client.client.mail.send.post(
                 request_body=body, timeout=self.timeout

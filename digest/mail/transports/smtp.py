@@ -25,6 +25,7 @@ from digest.errors import ConfigError, PermanentDeliveryError, TransientDelivery
 from digest.logs import mask_addresses
 from digest.mail.message import OutgoingMail, Recipient, build_mime, needs_smtputf8
 from digest.mail.transports.base import BatchInterrupted, BatchStopped, Refusals
+from digest.mail.transports.metered import provider_call
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ class SmtpTransport:
         """Send every reader's message over one connection; returns the refused readers."""
         if not recipients:
             return []
+        with provider_call("smtp"):
+            return self._session(mail, recipients)
+
+    def _session(self, mail: OutgoingMail, recipients: Sequence[Recipient]) -> Refusals:
         domain = mail.from_email.rpartition("@")[2] or self.domain
         try:
             conn = self._connect()

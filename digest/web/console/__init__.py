@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digest.web.console import assets, auth, dashboard, editions, preview, sends
+from digest.web.console import (
+    assets,
+    auth,
+    dashboard,
+    editions,
+    feeds,
+    imports,
+    preview,
+    readers,
+    sends,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -22,4 +32,7 @@ ROUTERS: list[APIRouter] = [
     preview.router,
     sends.router,
     editions.router,
+    readers.router,
+    imports.router,
+    feeds.router,
 ]
