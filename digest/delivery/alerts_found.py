@@ -163,7 +163,7 @@ def _breaker(app: App, now: datetime) -> list[Finding]:
         body=(f"The complaint breaker paused edition {edition.id} ({edition.key}, "
               f"\"{edition.subject}\") at {_stamp(edition.paused_at)}: {edition.pause_reason}. "
               "No new batch is sent; nothing already sent is lost or sent twice.\n\n"
-              f"What to do ({_RUNBOOK}, \"The complaint breaker tripped\"): look at `digest "
+              f"What to do ({_RUNBOOK}, \"A spam-complaint spike\"): look at `digest "
               "stats` and at the edition itself for the cause (a broken feed item, a list "
               f"imported without consent); once it is understood, `digest resume {edition.id}` "
               "sends the rest."),
