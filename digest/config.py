@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest.errors import ConfigError
@@ -41,6 +48,14 @@ _ARGON2_HASH = re.compile(
     r"^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower() if "://" in url else ""
+
+
 def _entries(value: object) -> object:
     """A list setting's entries: a string split at commas and newlines, every entry stripped,
     empty ones dropped; anything else as given."""
@@ -63,8 +78,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///./digest.db"
-    broker_url: str = "redis://localhost:6379/0"
-    redis_url: str | None = None  # rate limits and beat's heartbeat; defaults to broker_url
+    broker_url: str = "redis://localhost:6379/0"  # Redis or RabbitMQ (amqp://)
+    # Rate limits and beat's heartbeat; the broker when that is Redis, required with amqp://.
+    redis_url: str | None = None
     feed_url: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["https://diplomaticopinion.com/feed/"]
     )
@@ -145,6 +161,8 @@ class Settings(BaseSettings):
     # Operations
     # /readyz reports beat as down when its heartbeat is older than this (fractions accepted).
     beat_stale_minutes: float = Field(default=10, gt=0)
+    # Who is mailed when something needs a person (delivery.alerts); unset: alerts are logged.
+    operator_email: str | None = None
 
     # Metrics and error reports (digest.metrics, digest.sentry; docs/operating.md)
     # Bearer token for GET /metrics; unset: the admin token; neither: /metrics is off (404).
@@ -198,6 +216,28 @@ class Settings(BaseSettings):
                                  "itself; run `digest admin-password` and paste what it prints")
             return SecretStr(value.get_secret_value().strip())
         return None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _valid_broker(cls, value: str) -> str:
+        if _scheme(value) not in REDIS_SCHEMES + AMQP_SCHEMES:
+            raise ValueError("expected redis://host:6379/0 or amqp://user:password@host:5672/vhost")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis(cls, value: str | None) -> str | None:
+        if value is not None and _scheme(value) not in REDIS_SCHEMES:
+            raise ValueError("expected redis://host:6379/1 (rediss:// with TLS)")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_beside_rabbitmq(self) -> Settings:
+        if self.redis_url is None and self.broker_transport == "amqp":
+            raise ValueError(
+                "DIGEST_REDIS_URL is required when DIGEST_BROKER_URL is RabbitMQ (amqp://): "
+                "rate limits and beat's heartbeat are kept in Redis; set it to redis://host:6379/0")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -277,8 +317,18 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def broker_transport(self) -> Literal["redis", "amqp"]:
+        """Which kind of broker DIGEST_BROKER_URL names."""
+        return "amqp" if _scheme(self.broker_url) in AMQP_SCHEMES else "redis"
+
+    @property
     def rate_limit_url(self) -> str:
-        return self.redis_url or self.broker_url
+        """The Redis for rate limits and beat's heartbeat: DIGEST_REDIS_URL, else the broker."""
+        if self.redis_url is not None:
+            return self.redis_url
+        if self.broker_transport != "redis":  # pragma: no cover - refused when loaded
+            raise ConfigError("DIGEST_REDIS_URL is required when DIGEST_BROKER_URL is amqp://")
+        return self.broker_url
 
     @property
     def sending_domain(self) -> str:
@@ -292,6 +342,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
+            if not err["loc"]:  # a rule across settings: its message names them
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             name = "DIGEST_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc

@@ -2,10 +2,13 @@
 
 Configuration follows Celery's task guide: JSON only, ``acks_late`` with prefetch 1 (a send
 task is safe to repeat because ``delivery.send_batch`` claims its ledger row first), time
-limits, task events on (for Flower), worker children recycled, explicit imports, and a
-Redis ``visibility_timeout`` well above the longest retry backoff (``retry.MAX_DELAY``) plus
-the task time limit, so Redis never redelivers a message that is merely waiting. Beat runs
-the weekly digest at ``SCHEDULE`` in ``TIMEZONE``.
+limits, task events on (for Flower), worker children recycled, explicit imports. The broker
+is Redis or RabbitMQ (``dispatch.transport_options``): on Redis a ``visibility_timeout`` well
+above the longest retry backoff (``retry.MAX_DELAY``) plus the task time limit, so Redis never
+redelivers a message that is merely waiting; on RabbitMQ durable queues and persistent
+messages (Celery's defaults there), and every task and every retry's
+countdown well inside RabbitMQ's consumer timeout (30 minutes by default), after which it
+would close the worker's channel. Beat runs the weekly digest at ``SCHEDULE`` in ``TIMEZONE``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from celery.signals import setup_logging, worker_init
 from digest import logs, sentry
 from digest.bootstrap import build, check_can_send
 from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
-from digest.delivery.dispatch import CeleryDispatch
+from digest.delivery.alerts_watch import ALERT_INTERVAL
+from digest.delivery.dispatch import VISIBILITY_TIMEOUT, CeleryDispatch, transport_options
 from digest.delivery.retry import MAX_DELAY
 from digest.errors import AlreadySentError, ConfigError
 from digest.runtime import App
@@ -31,16 +35,18 @@ from digest.store.models import Cadence
 log = logging.getLogger(__name__)
 
 TASK_TIME_LIMIT = SEND_TASK_TIME_LIMIT  # a batch is one HTTP request or one SMTP session
-VISIBILITY_TIMEOUT = 3600
 MAX_TASKS_PER_CHILD = 1000  # a child process is replaced after this many tasks
+RABBITMQ_CONSUMER_TIMEOUT = 1800  # seconds: RabbitMQ's default consumer_timeout
 if VISIBILITY_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - a design invariant
     raise RuntimeError("the Redis visibility_timeout must exceed the longest retry backoff")
+if RABBITMQ_CONSUMER_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover - likewise
+    raise RuntimeError("a task or a retry's countdown must end within RabbitMQ's consumer timeout")
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile and
-    beat's heartbeat every minute, and the nightly expiry of sign-ups that were never
-    confirmed and of old delivery records.
+    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile and beat's
+    heartbeat every minute, operator alerts every five minutes, and the nightly expiry
+    of sign-ups that were never confirmed and of old delivery records.
 
     The weekly and daily crontabs come from ``digest.schedule``, which keys periods from
     the very same objects."""
@@ -66,6 +72,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "digest.tasks.beat_heartbeat_task",
             "schedule": 60.0,
             "options": {"expires": 120},
+        },
+        "operator-alerts": {  # the web process checks too: a dead beat cannot report itself
+            "task": "digest.tasks.check_alerts_task",
+            "schedule": ALERT_INTERVAL,
+            "options": {"expires": ALERT_INTERVAL},
         },
         "websub-renew": {
             "task": "digest.tasks.websub_renew_task",
@@ -98,8 +109,11 @@ def make_celery(settings: Settings) -> Celery:
         task_send_sent_event=True,  # ... including those still waiting on the queue
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_TIME_LIMIT - 30,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options=transport_options(settings.broker_url),
         broker_connection_retry_on_startup=True,
+        # A task still running when the broker connection drops finishes: its message comes
+        # back to another worker, whose ledger claim then finds the batch taken.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         timezone=settings.timezone,
         enable_utc=True,
         beat_schedule=beat_schedule(settings),
@@ -162,7 +176,9 @@ def send_scheduled_task(cadence: str) -> str:
 
 @celery_app.task(name="digest.tasks.send_batch_task", bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def send_batch_task(self: Task[Any, Any], batch_id: str) -> str:
-    """Send one ledger batch; a transient failure comes back after a jittered backoff."""
+    """Send one ledger batch; a transient failure comes back after a jittered backoff. A
+    batch of a paused edition is not claimed: it stays pending (the resume queues it again)
+    and the task returns "paused", with no retry."""
     from digest.delivery.batch import send_batch
 
     outcome = send_batch(_app(), batch_id)
@@ -237,3 +253,13 @@ def websub_renew_task() -> int:
     from digest.feeds.websub import renew_due
 
     return len(renew_due(_app()))
+
+
+@celery_app.task(name="digest.tasks.check_alerts_task")  # type: ignore[untyped-decorator]
+def check_alerts_task() -> list[str]:
+    """Open or close the operator's alert episodes, mailing each new one once."""
+    from datetime import UTC, datetime
+
+    from digest.delivery.alerts import check_alerts
+
+    return check_alerts(_app(), now=datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings, databases (SQLite and PostgreSQL), Redis, ../shared fixtures.
+"""Shared fixtures: settings, databases (SQLite and PostgreSQL), Redis, RabbitMQ, ../shared.
 
 A test that needs a service or ../shared skips with the reason on a developer's clone and
 fails when CI=true, so CI can never go green by skipping.
@@ -7,10 +7,13 @@ fails when CI=true, so CI can never go green by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,6 +31,7 @@ PG_ADMIN_URL = os.environ.get(
     "DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_TEST_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+AMQP_TEST_URL = os.environ.get("DIGEST_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def unavailable(reason: str) -> None:
@@ -58,6 +62,73 @@ def redis_url() -> str:
     if not _port_open("127.0.0.1", 6379):
         unavailable("Redis is not running on 127.0.0.1:6379")
     return REDIS_TEST_URL
+
+
+def _rabbitmqctl(*args: str) -> bool:
+    """Run ``rabbitmqctl`` (only present beside a local RabbitMQ); False when it cannot."""
+    tool = shutil.which("rabbitmqctl")
+    if tool is None:
+        return False
+    try:
+        done = subprocess.run([tool, *args], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """RabbitMQ for this session: a vhost of its own when ``rabbitmqctl`` can make one (so
+    parallel runs never share a queue), else DIGEST_TEST_AMQP_URL as it is (tests purge)."""
+    parts = urlsplit(AMQP_TEST_URL)
+    if not _port_open(parts.hostname or "127.0.0.1", parts.port or 5672):
+        unavailable(f"RabbitMQ is not running on {parts.hostname}:{parts.port or 5672}")
+    vhost = f"digest_test_{uuid.uuid4().hex[:10]}"
+    local = parts.hostname in ("127.0.0.1", "localhost")
+    if not (local and _rabbitmqctl("add_vhost", vhost)):
+        yield AMQP_TEST_URL
+        return
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{vhost}", "", ""))
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+BROKERS = ["redis", "rabbitmq"]
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest, redis_url: str) -> dict[str, str]:
+    """The broker settings of a test that runs on each broker: Redis alone, or RabbitMQ
+    beside the Redis that keeps rate limits and beat's heartbeat."""
+    if request.param == "redis":
+        return {"broker_url": redis_url, "redis_url": redis_url}
+    return {"broker_url": str(request.getfixturevalue("amqp_url")), "redis_url": redis_url}
+
+
+def worker_pool(settings: Settings) -> str:
+    """The pool of a test's one-process workers: ``solo`` on Redis; ``threads`` on RabbitMQ,
+    where a solo worker holding a retry's countdown stops taking messages for ~10 s (the
+    consumer waits in the very thread that would run the task; prefork, the default in
+    production, does not)."""
+    return "threads" if settings.broker_transport == "amqp" else "solo"
+
+
+def purge_broker(settings: Settings) -> None:
+    """Drop every message queued on the test broker (and, on Redis, all it holds)."""
+    import redis
+
+    if settings.broker_transport == "redis":
+        redis.Redis.from_url(settings.broker_url).flushdb()
+        return
+    from digest.tasks import make_celery
+
+    celery = make_celery(settings)
+    try:
+        celery.control.purge()
+    finally:
+        celery.close()
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

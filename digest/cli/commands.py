@@ -10,6 +10,7 @@ import typer
 
 from digest.bootstrap import build, check_can_send
 from digest.cli.admin_password import admin_password
+from digest.cli.alerts import alerts
 from digest.cli.common import (
     CadenceOpt,
     err,
@@ -37,6 +38,7 @@ cli.command()(pause)
 cli.command()(resume)
 cli.command("metrics-server")(metrics_server)
 cli.command(name="admin-password")(admin_password)
+cli.command("alerts")(alerts)
 
 
 @cli.command()
@@ -196,7 +198,8 @@ def serve(
     warn_about_settings(app)
     # X-Forwarded-For is read by digest.web.deps.client_ip, from DIGEST_TRUSTED_PROXIES only.
     # log_config=None: uvicorn's loggers go through digest.logs like everything else.
-    uvicorn.run(create_app(app), host=host, port=port, proxy_headers=False, log_config=None)
+    uvicorn.run(create_app(app, watch_alerts=True), host=host, port=port, proxy_headers=False,
+                log_config=None)
 
 
 @cli.command()

@@ -142,7 +142,7 @@ def subscribers_export(
     file: Annotated[Path, typer.Argument(help="Where to write the CSV ('-' for stdout).")],
 ) -> None:
     """Export every reader with every field as CSV."""
-    from digest.readers.csvio import export_csv
+    from digest.readers.csvexport import export_csv
 
     app = open_app()
     if str(file) == "-":

@@ -13,10 +13,29 @@ from typing import Any
 
 from digest.errors import BrokerUnavailableError
 
-__all__ = ["SEND_BATCH_TASK", "CeleryDispatch"]
+__all__ = ["SEND_BATCH_TASK", "VISIBILITY_TIMEOUT", "CeleryDispatch", "transport_options"]
 
 SEND_BATCH_TASK = "digest.tasks.send_batch_task"
 SendTask = Callable[..., Any]  # Celery.send_task(name, args=[...])
+# Redis only: how long a message taken by a worker stays invisible before Redis hands it to
+# another; well above the longest retry backoff plus the task time limit (``digest.tasks``).
+VISIBILITY_TIMEOUT = 3600
+
+
+def transport_options(broker_url: str) -> dict[str, Any]:
+    """Kombu's transport options for the broker ``broker_url`` names, the same for the
+    workers and for whoever queues a message.
+
+    Redis redelivers an unacknowledged message after ``visibility_timeout``; RabbitMQ needs
+    nothing of the kind: it hands a message back the moment its worker's connection drops.
+    Publisher confirms (``confirm_publish``) are left off on purpose: a task that retries
+    itself publishes from inside the worker, and with confirms on the solo pool that publish
+    stalls for seconds. A message lost on its way costs nothing: the batch is in the ledger,
+    and reconcile queues it again.
+    """
+    if broker_url.partition("://")[0].lower() in ("amqp", "amqps", "pyamqp"):
+        return {}
+    return {"visibility_timeout": VISIBILITY_TIMEOUT}
 
 
 class CeleryDispatch:
@@ -33,7 +52,8 @@ class CeleryDispatch:
             from celery import Celery
 
             client = Celery("digest-dispatch", broker=self._broker_url, set_as_current=False)
-            client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
+            client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True,
+                               broker_transport_options=transport_options(str(self._broker_url)))
             self._send_task = client.send_task
         return self._send_task
 

@@ -1,9 +1,10 @@
 """Readiness: can this deployment do its work right now (``GET /readyz``)?
 
-Three things must hold: the database answers and is at the newest migration (else every
-query may fail on a missing column), Redis answers (rate limits, the heartbeat), and beat
-ticked within DIGEST_BEAT_STALE_MINUTES (else no digest goes out and nobody notices). Each
-failing check says what is wrong and what to do. The checks run side by side, each in a
+Four things must hold: the database answers and is at the newest migration (else every query may
+fail on a missing column), the broker answers (Redis or RabbitMQ: queued batches reach no worker
+otherwise), Redis answers (rate limits, the heartbeat; the broker itself when that is Redis),
+and beat ticked within DIGEST_BEAT_STALE_MINUTES (else no digest goes out and nobody notices).
+Each failing check says what is wrong and what to do. The checks run side by side, each in a
 daemon thread, and whatever has not answered within ``CHECK_TIMEOUT`` is reported as not
 answering: a probe never hangs on a database or a Redis that does not reply.
 """
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
+from kombu.connection import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.delivery.heartbeat import HEARTBEAT_TTL, connect, last_tick
@@ -60,24 +62,30 @@ _UNJUDGED = Check(None, "not checked: beat's heartbeat is kept in Redis")
 
 def readiness(app: App, *, now: datetime | None = None,
               timeout: float = CHECK_TIMEOUT) -> Readiness:
-    """Check the database, Redis and beat's heartbeat, together, within ``timeout``."""
+    """Check the database, the broker, Redis and beat's heartbeat, together, within
+    ``timeout``."""
     now = now or datetime.now(UTC)
     database = _start(lambda: _database(app), _broken)
+    broker = _start(lambda: _broker(app, timeout), _broken)
     redis_and_beat = _start(lambda: _redis_and_beat(app, now),
                             lambda exc: (_broken(exc), _UNJUDGED))
-    both: list[Future[Any]] = [database, redis_and_beat]
-    wait(both, timeout=timeout)
+    every: list[Future[Any]] = [database, broker, redis_and_beat]
+    wait(every, timeout=timeout)
     late = f"did not answer within {timeout:g} s"
     db_check = database.result() if database.done() else Check(
         False, f"the database {_db_where(app)} {late}: is it running and reachable? "
                "Check DIGEST_DATABASE_URL")
+    broker_check = broker.result() if broker.done() else Check(
+        False, f"the broker at {_where(app.settings.broker_url)} {late}: is it running and "
+               "reachable? Check DIGEST_BROKER_URL")
     if redis_and_beat.done():
         redis_check, beat_check = redis_and_beat.result()
     else:
-        redis_check = Check(False, f"Redis at {_redis_where(app)} {late}: is it running and "
-                                   "reachable? Check DIGEST_REDIS_URL")
+        redis_check = Check(False, f"Redis at {_where(app.settings.rate_limit_url)} {late}: is "
+                                   "it running and reachable? Check DIGEST_REDIS_URL")
         beat_check = _UNJUDGED
-    return Readiness({"database": db_check, "redis": redis_check, "beat": beat_check})
+    return Readiness({"database": db_check, "broker": broker_check, "redis": redis_check,
+                      "beat": beat_check})
 
 
 def _start(check: Callable[[], T], failed: Callable[[Exception], T]) -> Future[T]:
@@ -106,9 +114,29 @@ def _db_where(app: App) -> str:
     return f"at {url.host}:{url.port or 5432}"
 
 
-def _redis_where(app: App) -> str:
-    parts = urlsplit(app.settings.rate_limit_url)
-    return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+def _where(url: str) -> str:
+    """Host and port of a Redis or RabbitMQ URL (never its password)."""
+    parts = urlsplit(url)
+    default = 5672 if parts.scheme.startswith(("amqp", "pyamqp")) else 6379
+    return f"{parts.hostname}:{parts.port or default}" if parts.hostname else parts.path
+
+
+def _broker(app: App, timeout: float) -> Check:
+    """One connection to the broker, as a worker or ``send_task`` would open it."""
+    url = app.settings.broker_url
+    kind = "RabbitMQ" if app.settings.broker_transport == "amqp" else "Redis"
+    connection = Connection(url, connect_timeout=min(timeout, 2.0))  # type: ignore[no-untyped-call]
+    try:
+        connection.ensure_connection(  # type: ignore[no-untyped-call]
+            max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except Exception as exc:  # kombu's OperationalError, amqp's AccessRefused, socket errors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return Check(False, f"cannot reach the broker ({kind}) at {_where(url)}: {reason}. "
+                            "Is it running, and is DIGEST_BROKER_URL right? Queued batches "
+                            "wait in the ledger until it is back")
+    finally:
+        connection.release()  # type: ignore[no-untyped-call]
+    return Check(True, f"reachable ({kind})")
 
 
 def _database(app: App) -> Check:
@@ -136,7 +164,8 @@ def _redis_and_beat(app: App, now: datetime) -> tuple[Check, Check]:
     try:
         ticked = last_tick(client)
     except redis.RedisError as exc:
-        return (Check(False, f"cannot reach Redis at {_redis_where(app)}: {exc} Is it running, "
+        return (Check(False, f"cannot reach Redis at {_where(app.settings.rate_limit_url)}: "
+                             f"{exc} Is it running, "
                              "and is DIGEST_REDIS_URL (DIGEST_BROKER_URL when unset) right?"),
                 _UNJUDGED)
     finally:

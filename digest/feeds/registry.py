@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select
 
 from digest.errors import FeedError
+from digest.feeds.fetch import is_local
 from digest.feeds.poll import poll_feed_url, poll_feeds
 from digest.feeds.report import PollReport
 from digest.runtime import App
@@ -88,12 +89,20 @@ def remove_feed(app: App, which: str) -> RemovedFeed:
     return RemovedFeed(feed.url, int(getattr(gone, "rowcount", 0) or 0))
 
 
-def add_feed(app: App, url: str) -> PollReport:
+REMOTE_ONLY = ("only an http(s) URL can be added here; a feed file on the server is added "
+               "with `digest feeds add PATH`")
+
+
+def add_feed(app: App, url: str, *, remote_only: bool = False) -> PollReport:
     """Store a feed by polling it once, as ``poll --feed URL`` does.
 
     It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``. A new feed
     whose first poll fails is not kept, so a mistyped URL leaves nothing to remove.
+    ``remote_only`` (the web console) refuses a file on the server: whoever holds a console
+    session must not be able to make the server read its own files.
     """
+    if remote_only and is_local(url.strip()):
+        return PollReport(url=url.strip(), outcome="failed", error=REMOTE_ONLY)
     known = _find(app, url) is not None
     report = poll_feeds(app, [url.strip()])[0]
     if not known and report.outcome in {"failed", "gone"} and report.feed_id is not None:

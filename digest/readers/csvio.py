@@ -1,4 +1,5 @@
-"""Import and export the operator's list as CSV (column reading is in ``csvcolumns``).
+"""Import the operator's list from CSV (columns are read in ``csvcolumns``, the export is
+``csvexport``).
 
 Import reads what bloggers actually have: a WordPress.com/Jetpack subscriber export, a
 Mailchimp audience export ("Email Address", "First Name", "Last Name"), any CSV with an
@@ -48,7 +49,6 @@ from digest.errors import InvalidEmailError, SubscriberError
 from digest.readers import lifecycle
 from digest.readers.addresses import email_hash, legacy_email_hash, normalise
 from digest.readers.csvcolumns import (
-    FORMULA_STARTS,
     Columns,
     cell_at,
     find_columns,
@@ -69,10 +69,6 @@ _NOT_SUBSCRIBED = {"unsubscribed", "cleaned", "bounced", "complained", "spam", "
                    "deleted", "pending", "unconfirmed", "archived", "not subscribed",
                    "not confirmed", "not sending"}
 
-
-EXPORT_FIELDS = ("id", "email", "email_hash", "name", "status", "cadence", "paused",
-                 "created_at", "confirmed_at", "unsubscribed_at", "confirmation_sent_at",
-                 "consent_at", "consent_ip", "consent_source", "suppressed_reason")
 
 
 @dataclass(frozen=True)
@@ -285,53 +281,6 @@ _SHOWN = 200  # characters of a skipped cell kept in a report (a hostile cell ca
 
 def _clip(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "\u2026"
-
-
-def _export_value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def export_chunks(app: App) -> Iterator[str]:
-    """The whole list as CSV text, a page of readers per chunk (for a streamed download)."""
-    from digest.readers.roster import list_subscribers
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    for count, sub in enumerate(list_subscribers(app), start=1):
-        writer.writerow(_export_row(sub))
-        if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def export_csv(app: App, path_or_stream: str | Path | IO[str]) -> int:
-    """Write every reader with every field as CSV; returns how many rows were written."""
-    if isinstance(path_or_stream, str | Path):
-        with Path(path_or_stream).open("w", encoding="utf-8", newline="") as fh:
-            return export_csv(app, fh)
-    from digest.readers.roster import list_subscribers
-
-    writer = csv.writer(path_or_stream)
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for sub in list_subscribers(app):
-        writer.writerow(_export_row(sub))
-        count += 1
-    return count
-
-
-def _export_row(sub: Subscriber) -> list[str]:
-    return [_export_value(getattr(sub, name)) for name in EXPORT_FIELDS]
 
 
 def read_text(data: bytes) -> io.StringIO:

@@ -93,7 +93,7 @@ class WebhookReport:
     suppressed: int
     counted: int
     skipped: int = 0  # events that could not be applied (malformed), logged one by one
-    # Editions named by the spam reports applied: the complaint breaker looks at these.
+    # Editions named by spam reports (applied or replayed): the complaint breaker's to check.
     complained: frozenset[int] = frozenset()
 
     def __add__(self, other: WebhookReport) -> WebhookReport:
@@ -196,6 +196,13 @@ def _kind_label(kind: str) -> str:
     return kind if kind in _KINDS else "other"
 
 
+def _complaint_edition(event: dict[str, Any]) -> set[int]:
+    """The edition a spam report names, for the complaint breaker (empty for other events)."""
+    edition_id = _int(event.get("edition_id"))
+    is_spam = _text(event.get("event"), 40) == "spamreport"
+    return {edition_id} if is_spam and edition_id is not None else set()
+
+
 def apply_events(session: Session, events: list[dict[str, Any]],
                  now: datetime | None = None, *, address_key: bytes) -> WebhookReport:
     """Apply verified events once each; replays of a ``sg_event_id`` are ignored.
@@ -212,6 +219,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
             continue
         if session.get(WebhookEvent, event_id) is not None:
             duplicates += 1
+            complained.update(_complaint_edition(event))  # a retry: check the breaker again
             continue
         email = _text(event.get("email"), 1000).strip()
         hashes = email_hashes(email, address_key) if email else None
@@ -224,8 +232,7 @@ def apply_events(session: Session, events: list[dict[str, Any]],
         applied += 1
         on_commit(session, WEBHOOK_EVENTS.labels(_kind_label(kind)))
         _move_delivery(session, event, kind, edition_id, now)
-        if kind == "spamreport" and edition_id is not None:
-            complained.add(edition_id)
+        complained.update(_complaint_edition(event))
         status = _suppression(event)
         if status is not None:
             suppressed += _suppress(session, event, status, hashes, now)

@@ -152,32 +152,46 @@ def _by_address(session: Session, typed: str, wanted: list[ColumnElement[bool]],
     return list(session.execute(query.order_by(Subscriber.email).limit(limit)))
 
 
+def _forms(char: str) -> set[str]:
+    return {char} | {f for f in (char.lower(), char.upper()) if len(f) == 1}
+
+
 def spellings(prefix: str, cased: int = _CASED) -> list[str]:
     """Every spelling of ``prefix`` with its first ``cased`` letters in either case."""
     options: list[list[str]] = []
     letters = 0
     for char in prefix:
-        forms = {char}
-        if letters < cased:
-            forms |= {f for f in (char.lower(), char.upper()) if len(f) == 1}
-            letters += len(forms) > 1
+        forms = _forms(char) if letters < cased else {char}
+        letters += len(forms) > 1
         options.append(sorted(forms))
     return ["".join(chosen) for chosen in itertools.product(*options)]
 
 
 def _by_address_postgres(session: Session, typed: str, wanted: list[ColumnElement[bool]],
                          after: str | None, limit: int) -> list[Row[Any]]:
-    """One index range per spelling, each LIMITed, merged in byte order of the address."""
-    rest = like_pattern(typed.lower())
+    """One index range per spelling, each LIMITed, merged in byte order of the address.
+
+    Only what a range needs is asked of it, so the planner keeps to the index order: the
+    lower-cased comparison only when letters past the spelled-out ones need it, the cursor
+    only in the range it falls in (a range wholly before it is left out; one after it is
+    read from its start). Python compares code points, which orders as UTF-8 bytes do.
+    """
+    cased = sum(len(_forms(char)) > 1 for char in typed)
+    rest = like_pattern(typed.lower()) if cased > _CASED else None
     ordered = text("email USING ~<~")
     branches: list[Select[Any]] = []
     for spelling in spellings(typed):
         part = select(*_COLUMNS).where(
-            Subscriber.email.like(like_pattern(spelling), escape="\\"),
-            func.lower(Subscriber.email).like(rest, escape="\\"), *wanted)
-        if after:
+            Subscriber.email.like(like_pattern(spelling), escape="\\"), *wanted)
+        if rest is not None:
+            part = part.where(func.lower(Subscriber.email).like(rest, escape="\\"))
+        if after and after.startswith(spelling):
             part = part.where(Subscriber.email.op("~>~")(after))
+        elif after and after > spelling:
+            continue  # every address of this range comes before the cursor
         branches.append(select(part.order_by(ordered).limit(limit).subquery()))
+    if not branches:
+        return []
     merged = union_all(*branches).subquery()
     query = select(*merged.c).order_by(literal_column("email USING ~<~")).limit(limit)
     return list(session.execute(query))

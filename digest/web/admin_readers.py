@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from digest.errors import SubscriberError
-from digest.readers import csvio
+from digest.readers import csvexport, csvio
 from digest.web.deps import get_app, require_admin
 
 __all__ = ["router"]
@@ -36,6 +36,6 @@ async def import_subscribers(request: Request, filename: str = "upload.csv") -> 
 def export_subscribers(request: Request) -> Response:
     """The whole list as a CSV download."""
     out = io.StringIO()
-    csvio.export_csv(get_app(request), out)
+    csvexport.export_csv(get_app(request), out)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'})

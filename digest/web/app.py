@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest import sentry
 from digest.bootstrap import build
+from digest.delivery.alerts_watch import AlertWatch
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.tokens import derived_key
@@ -55,8 +56,9 @@ def reader_jobs(app: App) -> ReaderJobs:
 
 
 def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
-               jobs: ReaderJobs | None = None) -> FastAPI:
-    """The web app for ``app`` (built from the settings when None)."""
+               jobs: ReaderJobs | None = None, watch_alerts: bool = False) -> FastAPI:
+    """The web app for ``app`` (built from the settings when None). ``watch_alerts``
+    (``digest serve``) also checks for operator alerts every five minutes while it runs."""
     digest_app = app or build()
     settings = digest_app.settings
     sentry.configure(settings)  # once per process; `digest serve` has done it already
@@ -64,7 +66,10 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watch = AlertWatch(digest_app).start() if watch_alerts else None
         yield
+        if watch is not None:
+            watch.stop()
         dispatcher.close()  # queued confirmation mails still go out on a graceful stop
 
     api = FastAPI(title=f"{settings.blog_name} digest",

@@ -23,7 +23,8 @@ _NOT_READY = {"description": "Something this service needs is down; `problems` n
                              "and what to do",
               "content": {"application/json": {"example": {
                   "status": "not ready",
-                  "checks": {"database": "down", "redis": "reachable", "beat": "down"},
+                  "checks": {"database": "down", "broker": "reachable (Redis)",
+                             "redis": "reachable", "beat": "down"},
                   "problems": {"beat": "no heartbeat for 14 min: is `celery -A worker beat` "
                                        "running?"}}}}}
 
@@ -36,7 +37,7 @@ def _body(found: Readiness) -> dict[str, Any]:
     return {"status": "not ready", "checks": checks, "problems": found.problems}
 
 
-@router.get("/readyz", summary="Readiness: database migrated, Redis and beat running",
+@router.get("/readyz", summary="Readiness: database migrated, broker, Redis and beat running",
             responses={503: _NOT_READY})
 def readyz(app: App = Depends(get_app)) -> JSONResponse:
     found = readiness(app)

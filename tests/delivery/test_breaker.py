@@ -143,3 +143,21 @@ def test_the_webhook_runs_the_breaker(small, transport):
     shown = next(e for e in stats["editions"] if e["id"] == edition_id)
     assert shown["pause_reason"] == reason and shown["paused_at"] is not None
     assert send_batch(small, batches[5]).status == "paused"
+
+
+def test_a_retried_webhook_still_runs_the_breaker(small, transport):
+    """The events were applied but the check never ran (the process died): SendGrid posts
+    them again, and the replay, applying nothing, still checks the edition."""
+    edition_id, _ = _half_sent(small)
+    events = _spam(small, edition_id, 3)
+    with transaction(small.sessions) as s:
+        apply_events(s, events, address_key=small.address_key)
+    assert _paused(small, edition_id) == (False, None)
+    api = FastAPI()
+    api.include_router(router)
+    api.state.digest = small
+    body = json.dumps(events).encode()
+    with TestClient(api) as client:
+        answer = client.post("/webhooks/sendgrid", content=body, headers=signed_headers(body))
+    assert answer.json()["duplicates"] == 3
+    assert _paused(small, edition_id)[0] is True

@@ -1,7 +1,8 @@
-"""Real Celery workers on the local Redis, PostgreSQL, and a local SendGrid-compatible sink.
+"""Real Celery workers on each broker (the local Redis, the local RabbitMQ), PostgreSQL, and a
+local SendGrid-compatible sink.
 
-A worker is SIGKILLed mid-send and Redis is flushed; reconcile re-drives the ledger and every
-reader still receives the digest exactly once. Also: the poll and send tasks run in a real
+A worker is SIGKILLed mid-send and the broker's queue is purged; reconcile re-drives the ledger
+and every reader still receives the digest exactly once. Also: the poll and send tasks run in a real
 worker, and a weekly beat fired twice for one period sends one edition.
 """
 
@@ -23,7 +24,7 @@ from digest.runtime import App
 from digest.store import migrate as schema
 from digest.store.models import Base, Edition, EditionStatus
 from digest.tasks import make_celery
-from tests.conftest import make_settings
+from tests.conftest import make_settings, purge_broker, worker_pool
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import (
     celery_workers,
@@ -39,8 +40,8 @@ STALE = 3
 
 
 @pytest.fixture
-def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> App:
-    settings = make_settings(tmp_path, database_url=pg_database, broker_url=redis_url,
+def pg_app(pg_database: str, broker: dict[str, str], tmp_path: Path) -> App:
+    settings = make_settings(tmp_path, database_url=pg_database, **broker,
                              batch_size=100, batch_stale_seconds=STALE,
                              mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9")
@@ -49,14 +50,16 @@ def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> App:
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with app.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
+    redis.Redis.from_url(app.settings.rate_limit_url).flushdb()
+    purge_broker(app.settings)
     yield app
     app.engine.dispose()
 
 
 def _env(app: App, sink_url: str, **extra: str) -> dict[str, str]:
     s = app.settings
-    return worker_env(s.database_url, s.broker_url, sink_url, DIGEST_BATCH_SIZE="100",
+    return worker_env(s.database_url, s.broker_url, sink_url, DIGEST_REDIS_URL=s.rate_limit_url,
+                      DIGEST_BATCH_SIZE="100",
                       DIGEST_BATCH_STALE_SECONDS=str(STALE), DIGEST_MAX_SEND_ATTEMPTS="30",
                       **extra)
 
@@ -74,7 +77,7 @@ def _drive_until_done(app: App, edition_id: int, dispatch, timeout: float = 120)
 
 @pytest.mark.parametrize("fail_rate, kill", [(0.0, True), (0.3, False)],
                          ids=["kill-and-flush", "30pct-429-500"])
-def test_every_reader_exactly_once(pg_app: App, redis_url: str, tmp_path: Path,
+def test_every_reader_exactly_once(pg_app: App, tmp_path: Path,
                                    fail_rate: float, kill: bool) -> None:
     add_post(pg_app)
     add_readers(pg_app, READERS)
@@ -83,7 +86,8 @@ def test_every_reader_exactly_once(pg_app: App, redis_url: str, tmp_path: Path,
     dispatch = CeleryDispatch(send_task=celery.send_task)
 
     with running_sink(fail_rate) as sink, \
-            celery_workers(2, _env(pg_app, sink.url), tmp_path) as procs:
+            celery_workers(2, _env(pg_app, sink.url), tmp_path,
+                           worker_pool(pg_app.settings)) as procs:
         sink.hold_at = 5 if kill else None
         result = send_digest(pg_app, queue=True, dispatch=dispatch)
         assert (result.status, result.batches) == ("queued", READERS // 100)
@@ -94,7 +98,7 @@ def test_every_reader_exactly_once(pg_app: App, redis_url: str, tmp_path: Path,
             os.kill(pid, signal.SIGKILL)
             next(p for p in procs if p.pid == pid).wait(10)
             sink.release.set()
-            redis.Redis.from_url(redis_url).flushdb()  # the queued batches are gone
+            purge_broker(pg_app.settings)  # the queued batches are gone
         edition = _drive_until_done(pg_app, result.edition_id, dispatch)
     assert edition.status is EditionStatus.SENT
     assert len(sink.received) == READERS
@@ -109,7 +113,7 @@ def test_poll_and_weekly_schedule_twice_in_real_workers(pg_app: App, tmp_path: P
     celery = make_celery(pg_app.settings)
     with running_sink() as sink, celery_workers(
         2, _env(pg_app, sink.url, DIGEST_FEED_URL=str(feed),
-                DIGEST_FIRST_POLL_WINDOW_DAYS="100000"), tmp_path
+                DIGEST_FIRST_POLL_WINDOW_DAYS="100000"), tmp_path, worker_pool(pg_app.settings)
     ):
         celery.send_task("digest.tasks.poll_feeds_task")
 

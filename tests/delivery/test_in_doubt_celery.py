@@ -1,12 +1,14 @@
 """A worker dies after SendGrid accepted its request: the provider's own events settle the batch.
 
-Two real Celery workers on the local Redis send through the SendGrid-compatible sink, which,
-like SendGrid, reports each accepted message as a signed "processed" event (ECDSA P-256 over
-timestamp + raw body) posted to ``/webhooks/sendgrid`` of the web app under uvicorn. The sink
-accepts one request and never answers it; the worker holding it is SIGKILLed and Redis is
-flushed. Reconcile marks that batch in doubt, waits ``DIGEST_IN_DOUBT_MINUTES`` (here 0.2,
-12 seconds) for the events, then re-sends it only to readers with no record: every reader
-gets the digest exactly once.
+Two real Celery workers, on the local Redis and again on the local RabbitMQ, send through the
+SendGrid-compatible sink, which, like SendGrid, reports each accepted message as a signed
+"processed" event (ECDSA P-256 over timestamp + raw body) posted to ``/webhooks/sendgrid`` of
+the web app under uvicorn. The sink accepts one request and never answers it; the worker holding
+it is SIGKILLed and the broker's queue is purged (RabbitMQ hands the dead worker's
+unacknowledged message back at once, Redis only after its visibility timeout: either way the
+ledger claim keeps it from going out again). Reconcile marks that batch in doubt, waits
+``DIGEST_IN_DOUBT_MINUTES`` (here 0.2, 12 seconds) for the events, then re-sends it only to
+readers with no record: every reader gets the digest exactly once.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from digest.store import migrate as schema
 from digest.store.models import Base, Edition, EditionStatus
 from digest.tasks import make_celery
 from digest.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, purge_broker, worker_pool
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import (
     celery_workers,
@@ -55,8 +57,8 @@ STALE = 3
 IN_DOUBT_MINUTES = 0.2  # 12 s: the events arrive within a few, and the test stays short
 
 @pytest.fixture
-def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[App]:
-    settings = make_settings(tmp_path, database_url=pg_database, broker_url=redis_url,
+def pg_app(pg_database: str, broker: dict[str, str], tmp_path: Path) -> Iterator[App]:
+    settings = make_settings(tmp_path, database_url=pg_database, **broker,
                              batch_size=100, batch_stale_seconds=STALE,
                              mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9",
@@ -67,7 +69,8 @@ def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[App]:
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with app.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
+    redis.Redis.from_url(app.settings.rate_limit_url).flushdb()
+    purge_broker(app.settings)
     yield app
     app.engine.dispose()
 
@@ -131,21 +134,23 @@ class EventWebhook:
 
 def _env(app: App, sink_url: str) -> dict[str, str]:
     s = app.settings
-    return worker_env(s.database_url, s.broker_url, sink_url, DIGEST_BATCH_SIZE="100",
+    return worker_env(s.database_url, s.broker_url, sink_url, DIGEST_REDIS_URL=s.rate_limit_url,
+                      DIGEST_BATCH_SIZE="100",
                       DIGEST_BATCH_STALE_SECONDS=str(STALE), DIGEST_MAX_SEND_ATTEMPTS="30",
                       DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY=PUBLIC,
                       DIGEST_IN_DOUBT_MINUTES=str(IN_DOUBT_MINUTES))
 
 
 def test_accepted_request_of_a_killed_worker_is_not_sent_again(
-        pg_app: App, redis_url: str, tmp_path: Path) -> None:
+        pg_app: App, tmp_path: Path) -> None:
     add_post(pg_app)
     add_readers(pg_app, READERS)
     dispatch = CeleryDispatch(send_task=make_celery(pg_app.settings).send_task)
     in_doubt: set[str] = set()
     started = time.monotonic()
     with running_web(build(pg_app.settings)) as web, running_sink() as sink, \
-            celery_workers(2, _env(pg_app, sink.url), tmp_path) as procs:
+            celery_workers(2, _env(pg_app, sink.url), tmp_path,
+                           worker_pool(pg_app.settings)) as procs:
         events = EventWebhook(web)
         sink.on_accept = events.accepted
         sink.hold_at, sink.accept_held = 5, True  # accepted, reported, never answered
@@ -157,7 +162,7 @@ def test_accepted_request_of_a_killed_worker_is_not_sent_again(
         os.kill(pid, signal.SIGKILL)
         next(p for p in procs if p.pid == pid).wait(10)
         sink.release.set()
-        redis.Redis.from_url(redis_url).flushdb()  # the queued batches are gone
+        purge_broker(pg_app.settings)  # the queued batches are gone
 
         def done() -> bool:
             in_doubt.update(reconcile(pg_app, dispatch=dispatch).in_doubt)

@@ -39,3 +39,13 @@ def test_poll_now_reports_new_unchanged_and_errors_with_backoff(app, tmp_path) -
 def test_poll_now_names_an_unknown_feed(app, feed_id) -> None:
     with pytest.raises(FeedError, match="no such feed"):
         poll_now(app, feed_id)
+
+
+def test_remote_only_refuses_a_file_on_the_server(app, tmp_path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_bytes(SAMPLE_FEED.read_bytes())
+    for given in (str(path), f"file://{path}", "relative/feed.xml"):
+        report = add_feed(app, given, remote_only=True)
+        assert report.outcome == "failed" and "only an http(s) URL" in (report.error or "")
+    assert list_feeds(app) == []
+    assert add_feed(app, str(path)).outcome == "new"  # the CLI's own file stays allowed

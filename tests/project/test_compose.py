@@ -26,7 +26,9 @@ def test_compose_runs_the_whole_stack() -> None:
     for name in ("web", "worker", "beat"):
         env = services[name]["environment"]
         assert env["DIGEST_DATABASE_URL"].startswith("postgresql+psycopg://")
-        assert env["DIGEST_BROKER_URL"].startswith("redis://redis")
+        # Redis unless DIGEST_BROKER_URL names RabbitMQ (`--profile rabbitmq`); Redis stays
+        assert env["DIGEST_BROKER_URL"] == "${DIGEST_BROKER_URL:-redis://redis:6379/0}"
+        assert env["DIGEST_REDIS_URL"] == "redis://redis:6379/0"
         assert services[name]["build"] == "."
     assert (REPO / "Dockerfile").is_file()
 
@@ -59,11 +61,13 @@ def test_flower_and_mailpit_run_only_on_their_profiles() -> None:
     assert services["flower"]["profiles"] == ["flower"]
     assert str(services["flower"]["image"]).startswith("mher/flower")
     flower = " ".join(services["flower"]["command"])  # type: ignore[arg-type]
-    assert "--broker=redis://redis:6379/0" in flower and "FLOWER_BASIC_AUTH" in flower
+    assert '--broker="$$DIGEST_BROKER_URL"' in flower and "FLOWER_BASIC_AUTH" in flower
+    broker = services["flower"]["environment"]["DIGEST_BROKER_URL"]  # type: ignore[index]
+    assert broker == "${DIGEST_BROKER_URL:-redis://redis:6379/0}"
     assert services["mailpit"]["profiles"] == ["dev"]
     assert str(services["mailpit"]["image"]).startswith("axllent/mailpit")
     for name, service in services.items():
-        if name not in ("flower", "mailpit"):
+        if name not in ("flower", "mailpit", "rabbitmq"):
             assert "profiles" not in service, f"{name} must run without a profile"
 
 
@@ -75,3 +79,14 @@ def test_the_dev_profile_can_point_the_stack_at_mailpit() -> None:
         env = services[name]["environment"]
         assert env["DIGEST_MAIL_BACKEND"] == "${DIGEST_MAIL_BACKEND:-sendgrid}"  # type: ignore[index]
         assert env["DIGEST_SMTP_URL"].startswith("${DIGEST_SMTP_URL:-")  # type: ignore[index]
+
+
+def test_the_rabbitmq_profile_adds_a_broker_the_app_waits_for() -> None:
+    services = _services()
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["profiles"] == ["rabbitmq"]
+    assert "rabbitmq-diagnostics" in rabbitmq["healthcheck"]["test"]  # type: ignore[index]
+    wait = services["migrate"]["depends_on"]["rabbitmq"]  # type: ignore[index]
+    assert wait == {"condition": "service_healthy", "required": False}  # and the rest wait for it
+    for name in ("web", "worker", "beat"):
+        assert "migrate" in services[name]["depends_on"]  # type: ignore[operator]

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 
 from digest.errors import SubscriberError
 from digest.readers import addresses, optin, preferences, roster
-from digest.readers.csvio import EXPORT_FIELDS, export_csv, import_csv
+from digest.readers.csvexport import EXPORT_FIELDS, export_csv
+from digest.readers.csvio import import_csv
 from digest.store.models import Subscriber, SubscriberStatus
 from digest.tokens import Purpose
 

@@ -110,6 +110,7 @@ def test_an_upload_is_held_by_token_then_dropped(redis_url):
         kept = held.hold("list.csv", b"email\nann@example.org\n")
         assert len(kept.token) == 32
         assert held.get(kept.token) == kept
+        assert 0 < held._redis.ttl(held._prefix + kept.token) <= 60  # it expires by itself
         for forged in ("../../etc/passwd", "x" * 32 + "*", "", kept.token[:-1]):
             assert held.get(forged) is None
         held.drop(kept.token)

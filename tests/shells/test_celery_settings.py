@@ -25,3 +25,13 @@ def test_tasks_are_time_limited_and_worker_children_recycled() -> None:
     assert conf.task_time_limit == TASK_TIME_LIMIT
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
     assert conf.worker_max_tasks_per_child == 1000
+
+
+def test_each_broker_gets_its_own_transport_options() -> None:
+    redis_conf = make_celery(Settings(broker_url="redis://127.0.0.1:6379/0")).conf
+    assert redis_conf.broker_transport_options["visibility_timeout"] > 300 + TASK_TIME_LIMIT
+    amqp = Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//",
+                    redis_url="redis://127.0.0.1:6379/0")
+    amqp_conf = make_celery(amqp).conf
+    assert "visibility_timeout" not in amqp_conf.broker_transport_options  # Redis only
+    assert amqp_conf.task_acks_late is True and amqp_conf.worker_prefetch_multiplier == 1

@@ -97,3 +97,28 @@ def test_real_mail_with_demo_settings_is_warned_about() -> None:
     ready = Settings(mail_backend="sendgrid", base_url="https://news.example.org",
                      secret_key="a-long-random-value", postal_address="1 Example St, Istanbul")
     assert ready.production_warnings() == []
+
+
+def test_rabbitmq_needs_a_redis_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_BROKER_URL", "amqp://digest:secret@mq.internal:5672/digest")
+    with pytest.raises(ConfigError, match="DIGEST_REDIS_URL is required") as caught:
+        load_settings()
+    assert "amqp://" in str(caught.value) and "secret" not in str(caught.value)
+    monkeypatch.setenv("DIGEST_REDIS_URL", "redis://cache.internal:6379/1")
+    s = load_settings()
+    assert (s.broker_transport, s.rate_limit_url) == ("amqp", "redis://cache.internal:6379/1")
+
+
+def test_redis_broker_doubles_as_the_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_BROKER_URL", "redis://queue.internal:6379/3")
+    s = load_settings()
+    assert (s.broker_transport, s.rate_limit_url) == ("redis", "redis://queue.internal:6379/3")
+
+
+@pytest.mark.parametrize(("key", "value"), [("DIGEST_BROKER_URL", "sqs://queue"),
+                                            ("DIGEST_REDIS_URL", "amqp://mq:5672//")])
+def test_a_broker_or_redis_of_another_kind_is_refused(monkeypatch: pytest.MonkeyPatch, key,
+                                                      value) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=key):
+        load_settings()

@@ -255,3 +255,12 @@ def test_a_stale_snapshot_is_served_while_a_new_one_is_computed() -> None:
         threading.Event().wait(0.01)
     assert kept.get() == 2
     assert kept.get(refresh=True) == 3
+
+
+def test_chart_axes_are_round_and_labels_are_escaped() -> None:
+    from digest.web.console.charts import Series, bar_chart, nice_max
+
+    assert [nice_max(v) for v in (0, 3, 5, 9, 814_545)] == [4, 4, 8, 12, 1_000_000]
+    svg = str(bar_chart("Editions <b>", "c", ["#1", "<script>"], [Series("Sent", [3, 0])]))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "&lt;b&gt;" in svg
+    assert 'role="img"' in svg and "#1: Sent 3; &lt;script&gt;: Sent 0" in svg

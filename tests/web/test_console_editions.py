@@ -44,6 +44,7 @@ def test_history_newest_first_with_counts_and_older_pages(app) -> None:
     assert f'href="/admin/editions?before={ids[2]}"' in first.text
     assert [i for i in ids if f'data-testid="edition-{i}"' in older.text] == ids[:2]
     assert "editions-older" not in older.text
+    assert client.get("/admin/editions?before=x%27").text.count("data-testid=\"edition-") == 25
 
 
 def test_edition_page_shows_content_and_outcome_by_status(app) -> None:

@@ -99,6 +99,16 @@ def test_preview_needs_signing_in_and_the_test_needs_the_csrf_token(app, transpo
     refused = client.post("/admin/next/test", data={"to": "a@example.org"})
     assert refused.status_code == 403 and transport.sent == []
     client.cookies.clear()
-    response = client.get("/admin/next", follow_redirects=False)
-    assert response.status_code == 303
-    assert response.headers["location"].startswith("/admin/sign-in")
+    for path in ("/admin/next", "/admin/send-now", "/admin/editions", "/admin/editions/1",
+                 "/admin/sends/1", "/admin/sends/1/progress"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/admin/sign-in?next=")
+    for path in ("/admin/next/test", "/admin/send-now", "/admin/sends/1/pause",
+                 "/admin/sends/1/resume", "/admin/editions/1/resend-missing"):
+        assert client.post(path, data={"confirm": "yes"}).status_code == 403, path
+    assert transport.sent == []
+    schema = client.get("/openapi.json").json()["paths"]
+    pages = {"/admin/next", "/admin/next/test", "/admin/send-now", "/admin/editions",
+             "/admin/editions/{edition_id}", "/admin/editions/{edition_id}/resend-missing"}
+    assert not pages & set(schema) and not [p for p in schema if p.startswith("/admin/sends")]

@@ -333,3 +333,15 @@ def test_the_sign_in_page_has_a_labelled_password_field(sqlite_app) -> None:
     assert '<label for="password">' in form.text and 'id="password"' in form.text
     assert 'type="password"' in form.text
     assert csrf_of('name="csrf_token" value="abc"') == "abc"
+
+
+def test_an_htmx_request_without_a_session_is_sent_to_sign_in_as_a_whole_page(sqlite_app) -> None:
+    client = _client(sqlite_app)
+    answer = client.get("/admin", headers={
+        "hx-request": "true", "hx-current-url": "https://news.example.org/admin?cadence=daily"})
+    assert answer.status_code == 403 and "location" not in answer.headers
+    assert answer.headers["hx-redirect"] == "/admin/sign-in?next=%2Fadmin%3Fcadence%3Ddaily"
+    foreign = client.post("/admin/sign-out", headers={
+        "hx-request": "true", "hx-current-url": "https://evil.example/phish"})
+    assert foreign.status_code == 403
+    assert foreign.headers["hx-redirect"] == "/admin/sign-in?next=%2Fadmin"

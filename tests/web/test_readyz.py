@@ -8,6 +8,7 @@ no other test's flush or key can touch the heartbeat).
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ def test_ready_when_the_database_redis_and_beat_are_all_well(ready_app, limiter)
     assert status == 200, body
     assert body["status"] == "ready"
     assert "problems" not in body
-    assert set(body["checks"]) == {"database", "redis", "beat"}
+    assert set(body["checks"]) == {"database", "broker", "redis", "beat"}
     assert schema.head_revision() in body["checks"]["database"]
 
 
@@ -258,3 +259,31 @@ def test_beat_schedules_the_heartbeat_every_minute(tmp_path) -> None:
     entry = beat_schedule(make_settings(tmp_path))["beat-heartbeat"]
     assert entry["task"] == "digest.tasks.beat_heartbeat_task"
     assert entry["schedule"] == 60.0
+
+
+def test_an_unreachable_broker_is_named(db_url, tmp_path, ready_redis, limiter) -> None:
+    port = _closed_port()
+    app = _app(tmp_path, db_url, ready_redis, broker_url=f"amqp://guest:guest@127.0.0.1:{port}//")
+    _beat_ticked(app, 1)
+
+    status, body = _readyz(app, limiter)
+
+    assert status == 503
+    assert set(body["problems"]) == {"broker"}  # Redis (its own URL) and beat are fine
+    assert f"127.0.0.1:{port}" in body["problems"]["broker"]
+    assert "RabbitMQ" in body["problems"]["broker"]
+    assert "DIGEST_BROKER_URL" in body["problems"]["broker"]
+    assert "guest:guest" not in json.dumps(body)
+    app.engine.dispose()
+
+
+def test_ready_on_rabbitmq_with_a_redis_of_its_own(db_url, tmp_path, ready_redis, amqp_url,
+                                                   limiter) -> None:
+    app = _app(tmp_path, db_url, ready_redis, broker_url=amqp_url)
+    _beat_ticked(app, 1)
+
+    status, body = _readyz(app, limiter)
+
+    assert status == 200, body
+    assert body["checks"]["broker"] == "reachable (RabbitMQ)"
+    app.engine.dispose()

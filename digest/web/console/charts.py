@@ -26,16 +26,21 @@ class Series:
     values: Sequence[int]
 
 
+TICKS = 4  # grid lines above the axis
+
+
 def nice_max(value: int) -> int:
-    """A round top for the axis at or above ``value`` (1, 2 or 5 times a power of ten)."""
+    """A round top for the axis at or above ``value``: ``TICKS`` steps of 1, 1.5, 2, 2.5, 3, 4, 5, 6
+    or 8 times a power of ten, so every grid line is a whole, round number."""
     if value <= 0:
-        return 1
-    step = 1
+        return TICKS
+    power = 1
     while True:
-        for factor in (1, 2, 5):
-            if step * factor >= value:
-                return step * factor
-        step *= 10
+        for tenths in (10, 15, 20, 25, 30, 40, 50, 60, 80):
+            step, rest = divmod(power * tenths, 10)
+            if not rest and step * TICKS >= value:
+                return step * TICKS
+        power *= 10
 
 
 def _short(n: int) -> str:
@@ -54,9 +59,9 @@ def _frame(title: str, desc: str, chart_id: str, body: list[str], top: int,
              f'xmlns="http://www.w3.org/2000/svg" data-testid="{chart_id}">',
              f'<title id="{chart_id}-title">{escape(title)}</title>',
              f'<desc id="{chart_id}-desc">{escape(desc)}</desc>']
-    for i in range(5):  # grid lines and the y axis' labels
-        value = top * i // 4
-        y = TOP + plot_h - plot_h * i / 4
+    for i in range(TICKS + 1):  # grid lines and the y axis' labels
+        value = top * i // TICKS
+        y = TOP + plot_h - plot_h * i / TICKS
         parts.append(f'<line class="grid-line" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
                      f'y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
@@ -90,7 +95,12 @@ def line_chart(title: str, chart_id: str, labels: Sequence[str],
     body = []
     for n, s in enumerate(series, start=1):
         points = [(x_of[i], TOP + plot_h - plot_h * v / top) for i, v in enumerate(s.values)]
-        body.append(f'<polyline class="s{n}" points="'
+        # The first line is wider and every second one dashed, so lines with equal values
+        # (sign-ups and confirmations, often) still show both colours.
+        style = 'stroke-width="4.5"' if n == 1 else 'stroke-width="2.5"'
+        if n % 2 == 0:
+            style += ' stroke-dasharray="7 4"'
+        body.append(f'<polyline class="s{n}" {style} points="'
                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
         body.extend(f'<circle class="s{n}" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>'
                     for x, y in points)

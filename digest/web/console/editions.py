@@ -29,15 +29,15 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/admin/editions", response_class=HTMLResponse)
-def editions_page(request: Request, before: int | None = None,
+def editions_page(request: Request, before: str | None = None,
                   operator: Operator = Depends(signed_in),
                   app: App = Depends(get_app)) -> HTMLResponse:
-    """Editions newest first, a page at a time (``before``: the last id of the page before)."""
-    if before is not None and not 1 <= before <= MAX_ID:
-        before = None
-    history = edition_history(app, before=before)
+    """Editions newest first, a page at a time (``before``: the last id of the page before;
+    anything but an id shows the first page)."""
+    after = int(before) if before and before.isdigit() and 1 <= int(before) <= MAX_ID else None
+    history = edition_history(app, before=after)
     return page(request, "editions.html", operator=operator, active="editions",
-                history=history, first_page=before is None)
+                history=history, first_page=after is None)
 
 
 def _edition_page(request: Request, app: App, operator: Operator, edition_id: int,

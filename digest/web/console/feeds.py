@@ -48,7 +48,7 @@ async def add(request: Request, operator: Operator = Depends(csrf_checked)) -> H
     if not url:
         return await run_in_threadpool(lambda: _feeds_page(
             request, operator, error="Enter the feed's URL.", status_code=400))
-    report = await run_in_threadpool(add_feed, get_app(request), url)
+    report = await run_in_threadpool(lambda: add_feed(get_app(request), url, remote_only=True))
     code = 400 if report.outcome in {"failed", "gone"} else 200
     return await run_in_threadpool(lambda: _feeds_page(
         request, operator, report=report, url=url if code == 400 else "", status_code=code))

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from digest.errors import SubscriberError
-from digest.readers.csvio import ImportPlan, export_chunks, import_csv, plan_import, read_text
+from digest.readers.csvexport import export_chunks
+from digest.readers.csvio import ImportPlan, import_csv, plan_import, read_text
 from digest.readers.uploads import HeldFile, HeldUploads
 from digest.web.console.render import page
 from digest.web.console.session import Operator, csrf_checked, signed_in

@@ -81,13 +81,12 @@ def read_session(settings: Settings, value: str | None, *, now: datetime) -> Ope
     if not isinstance(data, dict):
         return None
     session_id, expires, mark = data.get("sid"), data.get("exp"), data.get("cred")
-    if not isinstance(session_id, str) or not isinstance(expires, int) or not isinstance(mark,
-                                                                                         str):
+    if not (isinstance(session_id, str) and isinstance(expires, int) and isinstance(mark, str)):
         return None
     if expires <= now.timestamp():
-        return None
+        return None  # past its expiry, whatever the cookie's Max-Age told the browser
     if not hmac.compare_digest(mark, credentials_mark(settings, _session_key(settings))):
-        return None
+        return None  # signed before the password or token changed
     return Operator(_csrf_token(settings, session_id), datetime.fromtimestamp(expires, UTC))
 
 
@@ -133,16 +132,27 @@ def now_utc() -> datetime:
 
 def signed_in(request: Request) -> Operator:
     """Dependency of every console page: the operator, else a redirect to sign in (GET, HEAD)
-    or 403 (anything else)."""
+    or 403 (anything else; for htmx, 403 with ``HX-Redirect`` to the sign-in page)."""
     settings = get_app(request).settings
     operator = read_session(settings, request.cookies.get(COOKIE), now=now_utc())
     if operator is not None:
         return operator
+    if request.headers.get("hx-request") == "true":
+        # htmx would follow a redirect and swap the sign-in page into a fragment: it is told
+        # to load the sign-in page instead, coming back to the page the fragment was on.
+        shown = urlsplit(request.headers.get("hx-current-url", ""))
+        back = shown.path + (f"?{shown.query}" if shown.query else "")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="sign in to the console first",
+                            headers={"HX-Redirect": _sign_in_url(local_next(back))})
     if request.method in ("GET", "HEAD"):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(status.HTTP_303_SEE_OTHER, detail="sign in to the console first",
-                            headers={"Location": f"{SIGN_IN_PATH}?{urlencode({'next': here})}"})
+                            headers={"Location": _sign_in_url(here)})
     raise HTTPException(status.HTTP_403_FORBIDDEN, detail="sign in to the console first")
+
+
+def _sign_in_url(back: str) -> str:
+    return f"{SIGN_IN_PATH}?{urlencode({'next': back})}"
 
 
 async def csrf_checked(request: Request, operator: Operator = Depends(signed_in)) -> Operator:
