@@ -20,7 +20,7 @@ import uvicorn
 
 from tests.conftest import REPO, unavailable
 
-__all__ = ["ARGS", "ARTIFACTS", "AXE", "CHROMIUM", "axe_violations", "launch",
+__all__ = ["ARGS", "ARTIFACTS", "AXE", "AXE_RUN", "CHROMIUM", "axe_violations", "launch",
            "require_browser", "serving"]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,7 +28,7 @@ AXE = REPO / "tools" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-_AXE_RUN = """async () => {
+AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
@@ -76,4 +76,4 @@ def axe_violations(page: Any, *, inject: bool = True) -> list[str]:
     if inject and not page.evaluate("() => typeof axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
     return [f"{v['id']} ({v['impact']}) {v['help']} at {v['nodes']}"
-            for v in page.evaluate(_AXE_RUN) if v["impact"] in ("serious", "critical")]
+            for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]

@@ -18,7 +18,7 @@ from digest.store import migrate as schema
 from digest.store.models import Cadence, Subscriber, SubscriberStatus
 from digest.web.app import create_app
 from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
-from tests.e2e.test_reader_pages_browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
+from tests.e2e.browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
 
