@@ -20,7 +20,7 @@ import uvicorn
 
 from tests.conftest import REPO, unavailable
 
-__all__ = ["ARGS", "ARTIFACTS", "AXE", "CHROMIUM", "axe_violations", "launch",
+__all__ = ["ARGS", "ARTIFACTS", "AXE", "AXE_RUN", "CHROMIUM", "axe_violations", "launch",
            "require_browser", "serving"]
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -30,7 +30,14 @@ from digest.bootstrap import build
 from digest.config import SAMPLE_FEED
 from digest.runtime import App
 from digest.store import migrate as schema
-from digest.store.models import Base, Batch, BatchStatus, Subscriber, SubscriberStatus
+from digest.store.models import (
+    Base,
+    Batch,
+    BatchStatus,
+    Edition,
+    Subscriber,
+    SubscriberStatus,
+)
 from digest.web.console.credentials import hash_password
 from tests.conftest import make_settings
 from tests.e2e.browser import ARTIFACTS, axe_violations, launch, require_browser, serving
@@ -144,6 +151,25 @@ def _count_swaps(page: Any) -> None:
                   " () => { window.__swaps += 1; }); }")
 
 
+def _ledger(app: App, edition_id: int) -> str:
+    """The edition's status and its batches by status, to say why a send did not finish."""
+    with app.sessions() as s:
+        status, paused = s.execute(select(Edition.status, Edition.paused_at).where(
+            Edition.id == edition_id)).one()
+        batches = dict(s.execute(select(Batch.status, func.count()).where(
+            Batch.edition_id == edition_id).group_by(Batch.status)).all())
+    return f"edition {edition_id}: {status}, paused at {paused}, batches {batches}"
+
+
+def _until_sent(page: Any, app: App, edition_id: int) -> None:
+    from playwright.sync_api import expect
+
+    try:
+        expect(page.get_by_test_id("progress-status")).to_have_text("sent", timeout=WAIT)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_ledger(app, edition_id)}") from exc
+
+
 def _start_send(page: Any, base: str, cadence: str, readers: int) -> int:
     page.goto(f"{base}/admin/send-now?cadence={cadence}")
     assert page.get_by_test_id(f"plan-{cadence}").locator("td").first.inner_text() == str(readers)
@@ -230,7 +256,7 @@ def test_the_console_in_chromium(console: dict[str, Any]) -> None:
             looker.look("send-now")
             weekly_id = _start_send(page, base, "weekly", WEEKLY)
             _count_swaps(page)
-            expect(page.get_by_test_id("progress-status")).to_have_text("sent", timeout=WAIT)
+            _until_sent(page, app, weekly_id)
             assert _swaps(page) >= 1, "the status changed without htmx (a reload?)"
             expect(page.get_by_test_id("progress-handed")).to_have_text(f"{WEEKLY} of {WEEKLY}")
             assert all(sink.received[a] == 1 for a in seeded.weekly)
@@ -262,7 +288,7 @@ def test_the_console_in_chromium(console: dict[str, Any]) -> None:
             looker.look("send-progress-paused")
             page.get_by_test_id("progress-resume").click()
             expect(page.get_by_test_id("progress-notice")).to_contain_text("Resumed")
-            expect(page.get_by_test_id("progress-status")).to_have_text("sent", timeout=WAIT)
+            _until_sent(page, app, daily_id)
             expect(page.get_by_test_id("progress-handed")).to_have_text(f"{DAILY} of {DAILY}")
             assert [sink.received[a] for a in seeded.daily] == [1] * DAILY
             assert sum(sink.received.values()) == WEEKLY + DAILY
