@@ -157,11 +157,14 @@ def _forms(char: str) -> set[str]:
 
 
 def spellings(prefix: str, cased: int = _CASED) -> list[str]:
-    """Every spelling of ``prefix`` with its first ``cased`` letters in either case."""
+    """Every spelling of ``prefix`` up to and including its ``cased``-th letter, each of
+    those letters in either case (the rest of the prefix is compared lower-cased)."""
     options: list[list[str]] = []
     letters = 0
     for char in prefix:
-        forms = _forms(char) if letters < cased else {char}
+        if letters == cased:
+            break
+        forms = _forms(char)
         letters += len(forms) > 1
         options.append(sorted(forms))
     return ["".join(chosen) for chosen in itertools.product(*options)]

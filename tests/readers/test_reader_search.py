@@ -146,3 +146,13 @@ def test_postgres_reads_a_prefix_through_the_pattern_index(app):
     profile, plan = plan_of(lambda: reader_profile_by_id(app, 4242))
     assert profile is not None and "ix_webhook_events_reader" in plan, plan
     assert "Seq Scan on webhook_events" not in plan, plan
+
+
+def test_a_whole_address_in_any_case_is_found(app):
+    """Case past the first letters counts as little as in them: an address typed in capitals
+    (or a stored one with capitals further on) is found."""
+    roster.add(app, "anne.b@example.org")
+    roster.add(app, "Grace.Mensah4@example.org")
+    assert _emails(search_readers(app, prefix="ANNE.B@EXAMPLE.ORG")) == ["anne.b@example.org"]
+    assert _emails(search_readers(app, prefix="GRACE.MENSAH4")) == ["Grace.Mensah4@example.org"]
+    assert _emails(search_readers(app, prefix="grace.mensah")) == ["Grace.Mensah4@example.org"]
