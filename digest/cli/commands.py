@@ -44,7 +44,8 @@ cli.command("alerts")(alerts)
 @cli.command()
 @errors_to_exit
 def init() -> None:
-    """Create the database or migrate it to the newest schema (safe to run again)."""
+    """Create the database or migrate it to the newest schema, and store DIGEST_FEED_URL's
+    feeds it lacks (safe to run again)."""
     from digest.store import migrate as schema
 
     app = build()
@@ -57,6 +58,10 @@ def init() -> None:
                   highlight=False)
     else:
         out.print(f"database already at the newest schema ({after}): {where}", highlight=False)
+    from digest.feeds.registry import seed_feeds
+
+    for url in seed_feeds(app):
+        out.print(f"feed stored from DIGEST_FEED_URL: {url}", highlight=False)
 
 
 @cli.command()

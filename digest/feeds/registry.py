@@ -20,7 +20,7 @@ from digest.feeds.fetch import is_local
 from digest.feeds.poll import poll_feed_url, poll_feeds
 from digest.feeds.report import PollReport
 from digest.runtime import App
-from digest.store.models import MAX_ID, Feed, Post
+from digest.store.models import MAX_ID, Feed, FeedStatus, Post
 from digest.store.sessions import transaction
 
 
@@ -52,6 +52,22 @@ class RemovedFeed:
 def _configured(app: App, feed: Feed) -> bool:
     wanted = set(app.settings.feed_urls)
     return feed.url in wanted or feed.configured_url in wanted
+
+
+def seed_feeds(app: App) -> list[str]:
+    """Store the feeds of DIGEST_FEED_URL that the database lacks (``digest init``); returns
+    those added. From then on the database is the record (``poll.scheduled_urls``); each is
+    fetched on its first poll, whose backlog is not news."""
+    added: list[str] = []
+    with transaction(app.sessions) as session:
+        for url in app.settings.feed_urls:
+            known = session.scalar(select(Feed.id).where(
+                or_(Feed.url == url, Feed.configured_url == url)).limit(1))
+            if known is None:
+                session.add(Feed(url=url, configured_url=url, status=FeedStatus.ACTIVE,
+                                 consecutive_failures=0))
+                added.append(url)
+    return added
 
 
 def list_feeds(app: App) -> list[StoredFeed]:

@@ -227,6 +227,20 @@ def test_init_says_whether_it_created_or_found_the_schema(env: dict[str, str]) -
     assert again.exit_code == 0 and "already at the newest schema" in again.output
 
 
+def test_init_stores_the_configured_feeds_once(env: dict[str, str]) -> None:
+    """DIGEST_FEED_URL seeds the database on init; after that the database is the record."""
+    first = runner.invoke(cli, ["init"])
+    assert f"feed stored from DIGEST_FEED_URL: {env['DIGEST_FEED_URL']}" in first.output
+    again = runner.invoke(cli, ["init"])
+    assert "feed stored" not in again.output
+    listed = runner.invoke(cli, ["feeds", "list"])
+    assert listed.exit_code == 0 and listed.output.rstrip().endswith("1 feed")
+    polled = runner.invoke(cli, ["poll"])
+    assert polled.exit_code == 0
+    listed = runner.invoke(cli, ["feeds", "list"])
+    assert listed.output.rstrip().endswith("1 feed")  # the poll found the seeded row
+
+
 def test_demo_never_deletes_what_it_did_not_make(tmp_path: Path) -> None:
     keep = tmp_path / "notes.txt"
     keep.write_text("mine")
