@@ -1,0 +1,46 @@
+"""dashboard counts: indexes that let the console's figures skip the bulk of the rows
+
+Revision ID: 0006
+Revises: 0005
+
+The console dashboard counts readers and outcomes from scratch once a minute per web process.
+Each of these indexes lets one of its counts read only the rows it reports on:
+
+- ``ix_deliveries_outcome`` (edition_id, status) WHERE status >= 5: the rare outcomes
+  (bounced, dropped, complained, refused, failed, ...) of the last editions, without reading
+  the million delivered copies beside them. Rows are written at status 1 (handed over), so
+  the send path's bulk writes do not add to it.
+- ``ix_subscribers_created``, ``ix_subscribers_confirmed`` and ``ix_subscribers_left``
+  (unsubscribed_at, status): the weekly history reads each timestamp's last twelve weeks as
+  a range, index only.
+- ``ix_subscribers_paused`` (status, cadence) WHERE paused: the paused readers per cadence,
+  so the status and cadence totals can come from ``ix_subscribers_sendable`` alone.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_deliveries_outcome", "deliveries", ["edition_id", "status"],
+                    postgresql_where=sa.text("status >= 5"), sqlite_where=sa.text("status >= 5"))
+    op.create_index("ix_subscribers_created", "subscribers", ["created_at"])
+    op.create_index("ix_subscribers_confirmed", "subscribers", ["confirmed_at"])
+    op.create_index("ix_subscribers_left", "subscribers", ["unsubscribed_at", "status"])
+    op.create_index("ix_subscribers_paused", "subscribers", ["status", "cadence"],
+                    postgresql_where=sa.text("paused"), sqlite_where=sa.text("paused = 1"))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_subscribers_paused", table_name="subscribers")
+    op.drop_index("ix_subscribers_left", table_name="subscribers")
+    op.drop_index("ix_subscribers_confirmed", table_name="subscribers")
+    op.drop_index("ix_subscribers_created", table_name="subscribers")
+    op.drop_index("ix_deliveries_outcome", table_name="deliveries")
