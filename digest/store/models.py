@@ -152,8 +152,6 @@ class Subscriber(Base):
                       Index("ix_subscribers_created", "created_at"),
                       Index("ix_subscribers_confirmed", "confirmed_at"),
                       Index("ix_subscribers_left", "unsubscribed_at", "status"),
-                      Index("ix_subscribers_paused", "status", "cadence",
-                            postgresql_where=text("paused"), sqlite_where=text("paused = 1")),
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -13,8 +13,6 @@ Each of these indexes lets one of its counts read only the rows it reports on:
 - ``ix_subscribers_created``, ``ix_subscribers_confirmed`` and ``ix_subscribers_left``
   (unsubscribed_at, status): the weekly history reads each timestamp's last twelve weeks as
   a range, index only.
-- ``ix_subscribers_paused`` (status, cadence) WHERE paused: the paused readers per cadence,
-  so the status and cadence totals can come from ``ix_subscribers_sendable`` alone.
 """
 
 from __future__ import annotations
@@ -34,12 +32,9 @@ def upgrade() -> None:
     op.create_index("ix_subscribers_created", "subscribers", ["created_at"])
     op.create_index("ix_subscribers_confirmed", "subscribers", ["confirmed_at"])
     op.create_index("ix_subscribers_left", "subscribers", ["unsubscribed_at", "status"])
-    op.create_index("ix_subscribers_paused", "subscribers", ["status", "cadence"],
-                    postgresql_where=sa.text("paused"), sqlite_where=sa.text("paused = 1"))
 
 
 def downgrade() -> None:
-    op.drop_index("ix_subscribers_paused", table_name="subscribers")
     op.drop_index("ix_subscribers_left", table_name="subscribers")
     op.drop_index("ix_subscribers_confirmed", table_name="subscribers")
     op.drop_index("ix_subscribers_created", table_name="subscribers")
