@@ -17,7 +17,7 @@ feeds_cli = typer.Typer(help="Manage the stored feeds: list, add, remove.", no_a
 @errors_to_exit
 def feeds_list() -> None:
     """List stored feeds: id, URL, status, posts, last poll, and whether DIGEST_FEED_URL
-    names them (only those are polled on schedule)."""
+    names them (it seeds the database; every stored feed is polled on schedule)."""
     from digest.feeds.registry import list_feeds
 
     feeds = list_feeds(open_app())

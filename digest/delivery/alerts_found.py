@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from digest.delivery.heartbeat import connect, last_tick
 from digest.runtime import App
@@ -45,12 +45,11 @@ def _stamp(at: datetime | None) -> str:
 
 
 def _feeds(app: App, now: datetime) -> list[Finding]:
-    """Feeds named in DIGEST_FEED_URL that fail (for a day before a mail) or are gone."""
-    wanted = set(app.settings.feed_urls)
+    """Stored feeds (all are polled on schedule) that fail (for a day before a mail) or are
+    gone."""
     with app.sessions() as session:
         feeds = session.scalars(select(Feed).where(
-            Feed.status.in_((FeedStatus.FAILING, FeedStatus.GONE)),
-            or_(Feed.url.in_(wanted), Feed.configured_url.in_(wanted)))).all()
+            Feed.status.in_((FeedStatus.FAILING, FeedStatus.GONE)))).all()
     found = []
     for feed in feeds:
         gone = feed.status is FeedStatus.GONE
@@ -164,7 +163,7 @@ def _breaker(app: App, now: datetime) -> list[Finding]:
         body=(f"The complaint breaker paused edition {edition.id} ({edition.key}, "
               f"\"{edition.subject}\") at {_stamp(edition.paused_at)}: {edition.pause_reason}. "
               "No new batch is sent; nothing already sent is lost or sent twice.\n\n"
-              f"What to do ({_RUNBOOK}, \"The complaint breaker tripped\"): look at `digest "
+              f"What to do ({_RUNBOOK}, \"A spam-complaint spike\"): look at `digest "
               "stats` and at the edition itself for the cause (a broken feed item, a list "
               f"imported without consent); once it is understood, `digest resume {edition.id}` "
               "sends the rest."),

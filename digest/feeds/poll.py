@@ -43,8 +43,9 @@ def poll_feeds(
     now: datetime | None = None,
     force: bool = False,
 ) -> list[PollReport]:
-    """Poll ``urls`` (default: DIGEST_FEED_URL); one report per feed, failures included."""
-    targets = list(urls) if urls is not None else app.settings.feed_urls
+    """Poll ``urls`` (default: every feed on schedule, ``scheduled_urls``); one report per
+    feed, failures included."""
+    targets = list(urls) if urls is not None else scheduled_urls(app)
     own = client is None
     http = client or feed_client(app.settings.fetch_allow_private)
     try:
@@ -52,6 +53,22 @@ def poll_feeds(
     finally:
         if own:
             http.close()
+
+
+def scheduled_urls(app: App) -> list[str]:
+    """What a scheduled poll reads: DIGEST_FEED_URL (which seeds the database on first
+    poll) and then every other stored feed but those gone (410), each by the URL it was
+    added with. After the first poll the database is the record: a feed added with
+    ``digest feeds add`` or in the console is polled with the rest until it is removed."""
+    configured = list(app.settings.feed_urls)
+    seen = set(configured)
+    with app.sessions() as session:
+        stored = session.execute(
+            select(Feed.url, Feed.configured_url).where(Feed.status != FeedStatus.GONE)
+            .order_by(Feed.id)).all()
+    extra = [str(given or url) for url, given in stored
+             if url not in seen and (given or url) not in seen]
+    return configured + list(dict.fromkeys(extra))
 
 
 def _logged(report: PollReport) -> PollReport:

@@ -34,7 +34,7 @@ class StoredFeed:
     status: str
     posts: int
     last_polled_at: datetime | None
-    configured: bool  # named in DIGEST_FEED_URL, so polled on schedule
+    configured: bool  # named in DIGEST_FEED_URL (which seeds the database)
     failures: int = 0  # consecutive failed polls
     last_error: str | None = None
     next_poll_at: datetime | None = None  # set while backing off after failures
@@ -96,7 +96,7 @@ REMOTE_ONLY = ("only an http(s) URL can be added here; a feed file on the server
 def add_feed(app: App, url: str, *, remote_only: bool = False) -> PollReport:
     """Store a feed by polling it once, as ``poll --feed URL`` does.
 
-    It is polled again only when named: in DIGEST_FEED_URL, or by ``poll --feed``. A new feed
+    From then on it is polled on schedule with the others (``poll.scheduled_urls``). A new feed
     whose first poll fails is not kept, so a mistyped URL leaves nothing to remove.
     ``remote_only`` (the web console) refuses a file on the server: whoever holds a console
     session must not be able to make the server read its own files.

@@ -7,6 +7,7 @@ the dashboard, the editions and a reader's page look like a real list's rather t
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,10 +50,9 @@ class Seeded:
 
 
 def _address(name: str, n: int, domain: str) -> str:
-    first, last = name.lower().split(" ", 1)
-    ascii_first = first.encode("ascii", "ignore").decode() or "reader"
-    ascii_last = last.encode("ascii", "ignore").decode() or "x"
-    return f"{ascii_first}.{ascii_last}{n}@{domain}"
+    plain = unicodedata.normalize("NFKD", name.lower().replace("ı", "i"))  # noqa: RUF001
+    first, last = plain.encode("ascii", "ignore").decode().split(" ", 1)
+    return f"{first}.{last}{n}@{domain}"
 
 
 def _row(app: App, address: str, name: str, status: S, cadence: Cadence, created: datetime,
@@ -65,7 +65,8 @@ def _row(app: App, address: str, name: str, status: S, cadence: Cadence, created
 
 
 def seed(app: App, now: datetime, *, weekly: int, daily: int) -> Seeded:
-    """Poll the sample feed; add readers and four sent weekly editions; return the addresses."""
+    """Poll the configured feeds; add readers and four sent weekly editions; return the
+    addresses."""
     poll_feeds(app)
     rows: list[dict[str, object]] = []
     plan = ((S.ACTIVE, Cadence.WEEKLY, weekly, "example.org"),

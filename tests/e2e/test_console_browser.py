@@ -63,26 +63,28 @@ NEW_FEED = """<?xml version="1.0" encoding="UTF-8"?>
 
 @pytest.fixture
 def console(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The real app on PostgreSQL with demo-like data, served on a free port."""
+    """The real app on PostgreSQL with demo-like data, served on a free port, and the feeds'
+    server on 127.0.0.1 (the blog's own feed is the bundled sample)."""
     require_browser(axe=True)
     port = free_port()
-    settings = make_settings(
-        tmp_path, database_url=pg_database, broker_url=redis_url,
-        base_url=f"http://127.0.0.1:{port}", mail_backend="outbox", batch_size=BATCH,
-        admin_password=hash_password(PASSWORD), admin_token=None,
-        feed_url=[str(SAMPLE_FEED)], first_poll_window_days=100_000)
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
-    seeded = seed(app, datetime.now(UTC), weekly=WEEKLY, daily=DAILY)
-    web = console_app(app)
-    with serving(web, port):
-        yield {"app": app, "url": settings.base_url, "outbox": settings.outbox_dir,
-               "seeded": seeded, "tmp": tmp_path}
-    app.engine.dispose()
+    with FeedServer() as feeds:
+        feeds.set("/feed/", SAMPLE_FEED.read_bytes())
+        settings = make_settings(
+            tmp_path, database_url=pg_database, broker_url=redis_url,
+            base_url=f"http://127.0.0.1:{port}", mail_backend="outbox", batch_size=BATCH,
+            admin_password=hash_password(PASSWORD), admin_token=None,
+            feed_url=[feeds.url("/feed/")], first_poll_window_days=100_000)
+        app = build(settings)
+        schema.upgrade(app.engine)
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with app.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        redis.Redis.from_url(redis_url).flushdb()
+        seeded = seed(app, datetime.now(UTC), weekly=WEEKLY, daily=DAILY)
+        with serving(console_app(app), port):
+            yield {"app": app, "url": settings.base_url, "outbox": settings.outbox_dir,
+                   "seeded": seeded, "tmp": tmp_path, "feeds": feeds}
+        app.engine.dispose()
 
 
 class Looker:
@@ -161,9 +163,9 @@ def test_the_console_in_chromium(console: dict[str, Any]) -> None:
     env = worker_env(app.settings.database_url, app.settings.broker_url, "",
                      DIGEST_BATCH_SIZE=str(BATCH), DIGEST_MAX_SEND_ATTEMPTS="30")
     csp_errors: list[str] = []
+    feeds: FeedServer = console["feeds"]
     with running_sink() as sink, celery_workers(1, {**env, "DIGEST_SENDGRID_HOST": sink.url},
-                                                console["tmp"]), \
-            FeedServer() as feeds, sync_playwright() as p:
+                                                console["tmp"]), sync_playwright() as p:
         browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
@@ -329,21 +331,21 @@ def test_the_console_in_chromium(console: dict[str, Any]) -> None:
                              "o'brien+news@example.ie": SubscriberStatus.ACTIVE}
 
             # Add a feed served on 127.0.0.1 and poll it; the result is shown each time.
-            feeds.set("/feed/", NEW_FEED.format(date=email.utils.format_datetime(
+            feeds.set("/field-notes/", NEW_FEED.format(date=email.utils.format_datetime(
                 datetime.now(UTC))))
             page.get_by_test_id("nav-feeds").click()
             looker.look("feeds")
-            page.get_by_label("Feed URL").fill(feeds.url("/feed/"))
+            page.get_by_label("Feed URL").fill(feeds.url("/field-notes/"))
             page.get_by_role("button", name="Add").click()
             expect(page.get_by_test_id("poll-result")).to_contain_text("2 new posts")
             expect(page.get_by_test_id("poll-result")).to_contain_text("Letters from Tbilisi")
-            row = page.get_by_test_id("feed-row").filter(has_text=feeds.url("/feed/"))
+            row = page.get_by_test_id("feed-row").filter(has_text=feeds.url("/field-notes/"))
             expect(row).to_contain_text("Field Notes")
             looker.look("feeds-added")
             row.get_by_role("button", name="Poll now").click()
             expect(page.get_by_test_id("poll-result")).to_contain_text("unchanged")
             looker.look("feeds-polled")
-            page.get_by_test_id("feed-row").filter(has_text=feeds.url("/feed/")) \
+            page.get_by_test_id("feed-row").filter(has_text=feeds.url("/field-notes/")) \
                 .get_by_role("button", name="Remove…").click()
             expect(page.get_by_test_id("confirm-remove")).to_be_visible()
             looker.look("feed-confirm-remove")

@@ -51,3 +51,21 @@ def test_remove_refuses_a_configured_or_unknown_feed(app) -> None:
     with pytest.raises(FeedError, match="digest feeds list"):
         remove_feed(app, ONE_OFF)
     assert [f.url for f in list_feeds(app)] == [CONFIGURED]
+
+
+def test_a_scheduled_poll_reads_every_stored_feed_but_a_gone_one(app) -> None:
+    """After the first poll the database is the record: a feed added later (CLI, console) is
+    polled on schedule with DIGEST_FEED_URL's; one gone for good (410) is not."""
+    from digest.feeds.poll import scheduled_urls
+    from digest.store.models import FeedStatus
+
+    added = "https://added.example.org/feed/"
+    gone = "https://gone.example.org/feed/"
+    _feed(app, CONFIGURED, 0)  # stored under the configured URL: listed once
+    _feed(app, added, 0)
+    gone_id = _feed(app, gone, 0)
+    with transaction(app.sessions) as s:
+        s.get(Feed, gone_id).status = FeedStatus.GONE
+    assert scheduled_urls(app) == [CONFIGURED, added]
+    removed = remove_feed(app, added)
+    assert removed.url == added and scheduled_urls(app) == [CONFIGURED]

@@ -172,3 +172,26 @@ def test_progress_of_no_such_send_is_404(app) -> None:
     client, _ = signed_in_client(app)
     assert client.get("/admin/sends/999").status_code == 404
     assert client.get("/admin/sends/999/progress").status_code == 404
+
+
+def test_resume_with_the_broker_down_says_reconcile_sends_them(app) -> None:
+    add_readers(app, 4)
+    add_post(app, "Post")
+    queued, _ = _queued_app(app)
+    client, csrf = signed_in_client(queued)
+    client.post("/admin/send-now", data={"csrf_token": csrf, "cadence": "weekly",
+                                         "confirm": "yes"})
+    with app.sessions() as s:
+        edition_id = s.scalar(select(Edition.id))
+    client.post(f"/admin/sends/{edition_id}/pause", data={"csrf_token": csrf})
+
+    def down(batch_ids) -> None:
+        raise BrokerUnavailableError("connection refused")
+
+    broken, token = signed_in_client(dataclasses.replace(queued, dispatch=down))
+    resumed = broken.post(f"/admin/sends/{edition_id}/resume", data={"csrf_token": token},
+                          follow_redirects=True)
+    assert "Resumed, but the Celery broker did not take the batches" in resumed.text
+    assert status_of(resumed.text) == "sending"  # the resume is recorded
+    with app.sessions() as s:
+        assert s.scalar(select(Edition.paused_at)) is None

@@ -42,7 +42,8 @@ NOTICES = {
     "not-paused": "Not paused: the send had already finished or was paused already.",
     "resumed": "Resumed: the waiting batches are with the workers again.",
     "not-resumed": "Not resumed: the send had already finished or was not paused.",
-    "broker-down": BROKER_DOWN.format(reason="on resume"),
+    "broker-down": ("Resumed, but the Celery broker did not take the batches: they are "
+                    "recorded, and reconcile (run by beat) sends them once the broker is back."),
 }
 
 
