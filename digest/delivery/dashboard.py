@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnClause, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
@@ -46,7 +46,9 @@ __all__ = ["Dashboard", "EditionOutcome", "FeedHealth", "NextDigest", "dashboard
 
 EDITIONS_SHOWN = 8
 INSTANT_MINUTE = 5  # beat's instant send, just after each hourly poll (digest.tasks)
-_OUTCOME_FLOOR = int(DeliveryStatus.BOUNCED)  # ix_deliveries_outcome: statuses from here up
+# ix_deliveries_outcome holds the statuses from here up (0006). Written into the SQL as a
+# literal, not a parameter: a plan PostgreSQL reuses for any value could not use the index.
+_OUTCOME_FLOOR: ColumnClause[int] = literal_column(str(int(DeliveryStatus.BOUNCED)))
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ The weekly history is derived from the timestamps on the readers' own rows: ``cr
 status the reader is in now (unsubscribed or erased, bounced, complained: a suppression sets
 ``unsubscribed_at``). So it counts each reader's latest move: a reader who left and signed up
 again counts as a sign-up, not as a departure. Weeks start on Monday, midnight, in the
-operator's time zone, and only the last ``weeks`` of them are read (a bounded range of each
-timestamp).
+operator's time zone, and only the last ``weeks`` of them are read: a bounded range of each
+timestamp, through its index (migration 0006), so the readers who did not move are not read.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from digest.store.models import Cadence, Subscriber, SubscriberStatus
@@ -67,7 +67,11 @@ class ReaderWeek:
 
 
 def census(session: Session) -> Census:
-    """Readers by status and cadence (and paused), from one grouped count."""
+    """Readers by status and cadence (and paused), from one grouped count.
+
+    This one reads every reader: PostgreSQL counts a million in about half a second, as a
+    sequential scan (an index-only scan of ``ix_subscribers_sendable`` without ``paused``
+    measured no faster), and the console keeps the result for a minute."""
     rows = session.execute(
         select(Subscriber.status, Subscriber.cadence, Subscriber.paused, func.count())
         .group_by(Subscriber.status, Subscriber.cadence, Subscriber.paused))
@@ -95,42 +99,37 @@ def week_starts(now: datetime, tz: ZoneInfo, weeks: int = HISTORY_WEEKS) -> list
             for back in range(weeks - 1, -1, -1)]
 
 
-def _bucket(column: InstrumentedAttribute[datetime | None],
-            starts: Sequence[datetime]) -> ColumnElement[int]:
-    """The index of the week ``column`` falls in (newest first wins), as SQL."""
-    return case(*((column >= start, literal(i)) for i, start in reversed(list(
-        enumerate(starts)))), else_=literal(-1))
+def _week_counts(column: InstrumentedAttribute[datetime | None], starts: Sequence[datetime],
+                 *where: ColumnElement[bool]) -> list[ScalarSelect[int]]:
+    """Per week, how many readers' ``column`` falls in it (and match ``where``), as SQL.
+
+    Each count is one bounded range of ``column``, so an index on it answers from the
+    readers who moved that week alone; the last week is open-ended, like "since Monday"."""
+    ends: list[datetime | None] = [*starts[1:], None]
+    return [select(func.count()).select_from(Subscriber)
+            .where(column >= start, *([column < end] if end is not None else []), *where)
+            .scalar_subquery() for start, end in zip(starts, ends, strict=True)]
 
 
 def reader_weeks(session: Session, now: datetime, tz: ZoneInfo,
                  weeks: int = HISTORY_WEEKS) -> list[ReaderWeek]:
     """Sign-ups, confirmations, unsubscribes, bounces and complaints per week, oldest first.
 
-    One pass over the readers who moved since the first week began: each row is put in the
-    week of each of its three timestamps, and the database counts the combinations.
+    One statement of per-week range counts on ``created_at``, ``confirmed_at`` and
+    ``unsubscribed_at`` (with the reader's status), each read from its own index (0006).
     """
     starts = week_starts(now, tz, weeks)
-    first = starts[0]
-    joined = _bucket(Subscriber.created_at, starts).label("joined")
-    confirmed = _bucket(Subscriber.confirmed_at, starts).label("confirmed")
-    left = _bucket(Subscriber.unsubscribed_at, starts).label("left")
-    moved = (select(joined, confirmed, left, Subscriber.status.label("status"))
-             .where(or_(Subscriber.created_at >= first, Subscriber.confirmed_at >= first,
-                        Subscriber.unsubscribed_at >= first))
-             .subquery())
-    rows = session.execute(
-        select(moved.c.joined, moved.c.confirmed, moved.c.left, moved.c.status, func.count())
-        .group_by(moved.c.joined, moved.c.confirmed, moved.c.left, moved.c.status))
-    counts = [dict.fromkeys(("signups", "confirmations", "unsubscribes", "bounces",
-                             "complaints"), 0) for _ in starts]
-    departures = {S.UNSUBSCRIBED: "unsubscribes", S.DELETED: "unsubscribes",
-                  S.BOUNCED: "bounces", S.COMPLAINED: "complaints"}
-    for joined_in, confirmed_in, left_in, status, n in rows:
-        if joined_in >= 0:
-            counts[joined_in]["signups"] += int(n)
-        if confirmed_in >= 0:
-            counts[confirmed_in]["confirmations"] += int(n)
-        kind = departures.get(S(status))
-        if left_in >= 0 and kind is not None:
-            counts[left_in][kind] += int(n)
-    return [ReaderWeek(start=start.date(), **counts[i]) for i, start in enumerate(starts)]
+    left = Subscriber.unsubscribed_at
+    kinds = {
+        "signups": _week_counts(Subscriber.created_at, starts),
+        "confirmations": _week_counts(Subscriber.confirmed_at, starts),
+        "unsubscribes": _week_counts(left, starts, Subscriber.status.in_(
+            [S.UNSUBSCRIBED, S.DELETED])),
+        "bounces": _week_counts(left, starts, Subscriber.status == S.BOUNCED),
+        "complaints": _week_counts(left, starts, Subscriber.status == S.COMPLAINED),
+    }
+    row = session.execute(select(*(n for counts in kinds.values() for n in counts))).one()
+    found = {kind: [int(n) for n in row[i * weeks:(i + 1) * weeks]]
+             for i, kind in enumerate(kinds)}
+    return [ReaderWeek(start.date(), **{kind: found[kind][i] for kind in kinds})
+            for i, start in enumerate(starts)]

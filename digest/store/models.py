@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -147,6 +148,10 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
     # sqlite_autoincrement: SQLite would otherwise hand a deleted reader's id to the next one.
     __table_args__ = (Index("ix_subscribers_sendable", "status", "cadence", "id"),
+                      # The console dashboard's counts (migration 0006, readers.census).
+                      Index("ix_subscribers_created", "created_at"),
+                      Index("ix_subscribers_confirmed", "confirmed_at"),
+                      Index("ix_subscribers_left", "unsubscribed_at", "status"),
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -284,7 +289,12 @@ class Delivery(Base):
     About 117 bytes a row on PostgreSQL with its indexes (BENCHMARKS.md)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_subscriber", "subscriber_id"),)
+    __table_args__ = (
+        Index("ix_deliveries_subscriber", "subscriber_id"),
+        # Only the rare outcomes (BOUNCED and later), for the console dashboard (0006).
+        Index("ix_deliveries_outcome", "edition_id", "status",
+              postgresql_where=text("status >= 5"), sqlite_where=text("status >= 5")),
+    )
 
     # No foreign key: a lookup per row costs a bulk write ~4 ms per 1000; editions stay.
     edition_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
