@@ -3,17 +3,13 @@
 Pages are keyset pages, never OFFSET: the cursor is the last row's key (its address when
 searching by prefix, its id otherwise), so page 1,000 costs what page 1 costs.
 
-With a prefix the rows come in address order (byte order, the same on both databases). On
-PostgreSQL the prefix is a range scan of ``ix_subscribers_email_pattern`` (``email
-text_pattern_ops``, migration 0004): ``email LIKE 'ann%'``, ``email ~>~ :after`` and ``ORDER
-BY email USING ~<~`` are the operators that index serves whatever the database's collation.
-
-The search ignores case. Addresses are stored with their domain lower-cased but their local
-part as the reader typed it (``Ann@example.org``), and the index is on the address itself, so
-a case-blind prefix is read as a few case-exact ranges: one per spelling of its first
-``_CASED`` letters (``ann`` -> ``ann``, ``Ann``, ``aNn``, ... at most 8), each an index range
-with its own LIMIT, merged in address order; the rest of the prefix is compared lower-cased
-inside each range. SQLite's LIKE already ignores ASCII case, so it gets one query.
+With a prefix the search ignores case and the rows come in the order of the lower-cased
+address, then the address (byte order, the same on both databases). Addresses are stored with
+their domain lower-cased but their local part as the reader typed it (``Ann@example.org``).
+On PostgreSQL the prefix is one range scan of ``ix_subscribers_email_lower`` (``lower(email)
+text_pattern_ops``, migration 0007): ``lower(email) LIKE 'ann%'``, ``~>~`` and ``ORDER BY ...
+USING ~<~`` are the operators that index serves whatever the database's collation. SQLite's
+LIKE already ignores ASCII case.
 
 Without a prefix the rows come by id (``ix_subscribers_sendable`` is (status, cadence, id) for
 the filters; the primary key otherwise).
@@ -21,12 +17,11 @@ the filters; the primary key otherwise).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, func, literal_column, select, text, union_all
+from sqlalchemy import ColumnElement, Row, and_, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from digest.errors import InvalidEmailError, SubscriberError
@@ -38,7 +33,6 @@ __all__ = ["PAGE_SIZE", "ReaderRow", "SearchPage", "search_readers"]
 
 PAGE_SIZE = 50
 _MAX_PAGE = 500
-_CASED = 3  # leading letters whose case is spelled out: at most 2**3 index ranges
 _COLUMNS = (Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status,
             Subscriber.cadence, Subscriber.paused, Subscriber.created_at)
 
@@ -143,58 +137,22 @@ def _by_id(session: Session, wanted: list[ColumnElement[bool]], after: int,
 
 def _by_address(session: Session, typed: str, wanted: list[ColumnElement[bool]], after: str | None,
                 limit: int) -> list[Row[Any]]:
-    if session.get_bind().dialect.name == "postgresql":
-        return _by_address_postgres(session, typed, wanted, after, limit)
-    query = select(*_COLUMNS).where(
-        Subscriber.email.like(like_pattern(typed), escape="\\"), *wanted)
+    """Readers whose lower-cased address starts with the lower-cased prefix, after the cursor
+    (the previous page's last address), in (lower-cased address, address) order."""
+    folded = func.lower(Subscriber.email)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL: the operators of text_pattern_ops (byte order whatever the collation);
+    # SQLite compares bytes anyway.
+    def gt(left: Any, right: Any) -> ColumnElement[bool]:
+        above: ColumnElement[bool] = left.op("~>~")(right) if postgres else left > right
+        return above
+
+    query = select(*_COLUMNS).where(folded.like(like_pattern(typed.lower()), escape="\\"),
+                                    *wanted)
     if after:
-        query = query.where(Subscriber.email > after)
-    return list(session.execute(query.order_by(Subscriber.email).limit(limit)))
-
-
-def _forms(char: str) -> set[str]:
-    return {char} | {f for f in (char.lower(), char.upper()) if len(f) == 1}
-
-
-def spellings(prefix: str, cased: int = _CASED) -> list[str]:
-    """Every spelling of ``prefix`` up to and including its ``cased``-th letter, each of
-    those letters in either case (the rest of the prefix is compared lower-cased)."""
-    options: list[list[str]] = []
-    letters = 0
-    for char in prefix:
-        if letters == cased:
-            break
-        forms = _forms(char)
-        letters += len(forms) > 1
-        options.append(sorted(forms))
-    return ["".join(chosen) for chosen in itertools.product(*options)]
-
-
-def _by_address_postgres(session: Session, typed: str, wanted: list[ColumnElement[bool]],
-                         after: str | None, limit: int) -> list[Row[Any]]:
-    """One index range per spelling, each LIMITed, merged in byte order of the address.
-
-    Only what a range needs is asked of it, so the planner keeps to the index order: the
-    lower-cased comparison only when letters past the spelled-out ones need it, the cursor
-    only in the range it falls in (a range wholly before it is left out; one after it is
-    read from its start). Python compares code points, which orders as UTF-8 bytes do.
-    """
-    cased = sum(len(_forms(char)) > 1 for char in typed)
-    rest = like_pattern(typed.lower()) if cased > _CASED else None
-    ordered = text("email USING ~<~")
-    branches: list[Select[Any]] = []
-    for spelling in spellings(typed):
-        part = select(*_COLUMNS).where(
-            Subscriber.email.like(like_pattern(spelling), escape="\\"), *wanted)
-        if rest is not None:
-            part = part.where(func.lower(Subscriber.email).like(rest, escape="\\"))
-        if after and after.startswith(spelling):
-            part = part.where(Subscriber.email.op("~>~")(after))
-        elif after and after > spelling:
-            continue  # every address of this range comes before the cursor
-        branches.append(select(part.order_by(ordered).limit(limit).subquery()))
-    if not branches:
-        return []
-    merged = union_all(*branches).subquery()
-    query = select(*merged.c).order_by(literal_column("email USING ~<~")).limit(limit)
-    return list(session.execute(query))
+        last = func.lower(literal(after))
+        query = query.where(or_(gt(folded, last),
+                                and_(folded == last, gt(Subscriber.email, literal(after)))))
+    order = ([text("lower(email) USING ~<~"), text("email USING ~<~")] if postgres
+             else [folded, Subscriber.email])
+    return list(session.execute(query.order_by(*order).limit(limit)))

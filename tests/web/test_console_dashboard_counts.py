@@ -117,9 +117,8 @@ def _plans(app, count: Callable[[Any], object]) -> list[str]:
     return plans
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # plans are PostgreSQL's
 def test_the_history_and_outcomes_are_served_by_indexes_on_postgresql(app) -> None:
-    if app.engine.dialect.name != "postgresql":
-        pytest.skip("plans are PostgreSQL's")
     with app.sessions() as session, session.begin():
         edition = Edition(key="weekly:1", cadence=Cadence.WEEKLY, status=EditionStatus.SENT,
                           recipient_count=2, post_ids=[], created_at=NOW)
