@@ -7,12 +7,12 @@ Every other module receives what it needs from here through the wiring point
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     Field,
     SecretStr,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from digest import setting_values as values
 from digest.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,28 +44,6 @@ SEND_TASK_TIME_LIMIT = 300
 # One SendGrid request or SMTP conversation step; well inside the task's time limit, so a
 # hung provider fails the attempt (and it is retried) instead of the task being killed.
 SEND_TIMEOUT = 30.0
-# An argon2 hash in its PHC string form, as argon2-cffi's PasswordHasher writes it.
-_ARGON2_HASH = re.compile(
-    r"^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
-
-
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
-
-
-def _scheme(url: str) -> str:
-    return url.partition("://")[0].lower() if "://" in url else ""
-
-
-def _entries(value: object) -> object:
-    """A list setting's entries: a string split at commas and newlines, every entry stripped,
-    empty ones dropped; anything else as given."""
-    if isinstance(value, str):
-        value = value.replace("\n", ",").split(",")
-    if isinstance(value, list):
-        return [str(part).strip() for part in value if str(part).strip()]
-    return value
-
 
 class Settings(BaseSettings):
     """All configuration of the service. Names are the contract in DESIGN.md."""
@@ -77,10 +56,11 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    database_url: str = "sqlite:///./digest.db"
-    broker_url: str = "redis://localhost:6379/0"  # Redis or RabbitMQ (amqp://)
+    database_url: Annotated[str, AfterValidator(values.database_url)] = "sqlite:///./digest.db"
+    # Redis or RabbitMQ (amqp://)
+    broker_url: Annotated[str, AfterValidator(values.broker_url)] = "redis://localhost:6379/0"
     # Rate limits and beat's heartbeat; the broker when that is Redis, required with amqp://.
-    redis_url: str | None = None
+    redis_url: Annotated[str | None, AfterValidator(values.redis_url)] = None
     feed_url: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["https://diplomaticopinion.com/feed/"]
     )
@@ -103,11 +83,11 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str | None = None
     postal_address: str = ""  # left out of footers when unset (and warned about)
     schedule: str = "0 8 * * mon"
-    timezone: str = "Europe/Istanbul"
+    timezone: Annotated[str, AfterValidator(values.timezone)] = "Europe/Istanbul"
     subject_template: str = "{blog}: {lead}{more}"
     # Logging (digest.logs): one text line or one JSON object per event, on stderr.
     log_format: Literal["text", "json"] = "text"
-    log_level: str = "INFO"
+    log_level: Annotated[str, AfterValidator(values.log_level)] = "INFO"
 
     # Feed ingestion
     fetch_timeout: float = 20.0
@@ -155,7 +135,7 @@ class Settings(BaseSettings):
     # The operator's console (/admin in a browser): DIGEST_ADMIN_PASSWORD holds only an argon2
     # hash (`digest admin-password` makes one); DIGEST_ADMIN_TOKEN typed as the password works
     # too. A session lasts this many hours, then the operator signs in again.
-    admin_password: SecretStr | None = None
+    admin_password: Annotated[SecretStr | None, AfterValidator(values.argon2_hash)] = None
     admin_session_hours: float = Field(default=12, gt=0, le=24 * 30)
 
     # Operations
@@ -175,12 +155,12 @@ class Settings(BaseSettings):
                      mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
-        return _entries(value)
+        return values.entries(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _valid_networks(cls, value: object) -> object:
-        value = _entries(value)
+        value = values.entries(value)
         if isinstance(value, list):
             for part in value:
                 try:
@@ -194,7 +174,7 @@ class Settings(BaseSettings):
     def _valid_allowances(cls, value: object) -> object:
         from digest.feeds.address_policy import AddressPolicy
 
-        value = _entries(value)
+        value = values.entries(value)
         if isinstance(value, list):
             AddressPolicy.from_setting(value)  # a ValueError names the bad entry
         return value
@@ -207,30 +187,6 @@ class Settings(BaseSettings):
         parse_schedule(value)
         return value
 
-    @field_validator("admin_password")
-    @classmethod
-    def _argon2_hash_only(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().strip():
-            if not _ARGON2_HASH.match(value.get_secret_value().strip()):
-                raise ValueError("expected an argon2 hash ($argon2id$...), never the password "
-                                 "itself; run `digest admin-password` and paste what it prints")
-            return SecretStr(value.get_secret_value().strip())
-        return None
-
-    @field_validator("broker_url")
-    @classmethod
-    def _valid_broker(cls, value: str) -> str:
-        if _scheme(value) not in REDIS_SCHEMES + AMQP_SCHEMES:
-            raise ValueError("expected redis://host:6379/0 or amqp://user:password@host:5672/vhost")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _valid_redis(cls, value: str | None) -> str | None:
-        if value is not None and _scheme(value) not in REDIS_SCHEMES:
-            raise ValueError("expected redis://host:6379/1 (rediss:// with TLS)")
-        return value
-
     @model_validator(mode="after")
     def _redis_beside_rabbitmq(self) -> Settings:
         if self.redis_url is None and self.broker_transport == "amqp":
@@ -238,39 +194,6 @@ class Settings(BaseSettings):
                 "DIGEST_REDIS_URL is required when DIGEST_BROKER_URL is RabbitMQ (amqp://): "
                 "rate limits and beat's heartbeat are kept in Redis; set it to redis://host:6379/0")
         return self
-
-    @field_validator("log_level")
-    @classmethod
-    def _valid_log_level(cls, value: str) -> str:
-        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-        if value.upper() not in levels:
-            raise ValueError(f"expected one of {', '.join(levels)}; got {value!r}")
-        return value.upper()
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone: {value!r}") from exc
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _valid_database_url(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        expected = ("expected sqlite:///path/to/digest.db or "
-                    "postgresql+psycopg://user:password@host:5432/dbname")
-        try:
-            url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL; {expected}") from exc
-        if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
-            raise ValueError(f"unsupported database driver {url.drivername!r}; {expected}")
-        return value
 
     @field_validator("base_url", "sendgrid_host")
     @classmethod
@@ -319,7 +242,7 @@ class Settings(BaseSettings):
     @property
     def broker_transport(self) -> Literal["redis", "amqp"]:
         """Which kind of broker DIGEST_BROKER_URL names."""
-        return "amqp" if _scheme(self.broker_url) in AMQP_SCHEMES else "redis"
+        return "amqp" if values.scheme(self.broker_url) in values.AMQP_SCHEMES else "redis"
 
     @property
     def rate_limit_url(self) -> str:

@@ -8,15 +8,12 @@ and period (``Edition.key``), a batch once per edition and sequence number (``Ba
 from __future__ import annotations
 
 import enum
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -26,48 +23,17 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Re-exported: the rest of the project names the column types and the base from here.
+from digest.store.columns import Base as Base
+from digest.store.columns import BigId as BigId
+from digest.store.columns import UTCDateTime as UTCDateTime
+from digest.store.columns import enum_column as _enum
+from digest.store.columns import new_link_key as new_link_key
+from digest.store.columns import utcnow as utcnow
+
 MAX_ID = 2**63 - 1  # the largest id a BIGINT holds; anything past it is simply not found
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_link_key() -> str:
-    """A fresh random key for a reader's links (16 URL-safe characters, 96 bits)."""
-    return secrets.token_urlsafe(12)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        return _as_utc(value)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        return _as_utc(value)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """The declarative base of every table."""
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class FeedStatus(enum.StrEnum):
