@@ -147,8 +147,10 @@ def test_a_plain_password_in_the_setting_is_refused_at_start(tmp_path) -> None:
 def test_sign_in_attempts_are_rate_limited_per_address(sqlite_app) -> None:
     import uuid
 
+    # A fixed clock in mid-window: the limiter counts per 15-minute window of the wall clock,
+    # and attempts straddling a window's end would start counting again.
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:console:{uuid.uuid4().hex}",
-                          limits={"sign-in": Limit(3, 900)})
+                          limits={"sign-in": Limit(3, 900)}, clock=lambda: 900 * 2_000_000 + 450)
     client = _client(sqlite_app, limiter)
     for _ in range(3):
         assert client.post("/admin/sign-in", data={"password": "guess"}).status_code == 400
