@@ -91,6 +91,8 @@ class Post(Base):
     announce: Mapped[bool] = mapped_column(Boolean, default=True)
     # False once the post vanished from the feed before being sent: left out of digests.
     in_feed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The feed's <category> values as topic ids (``topics``), in the feed's order.
+    topic_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 
     feed: Mapped[Feed] = relationship(back_populates="posts")
 
@@ -118,6 +120,9 @@ class Subscriber(Base):
                       Index("ix_subscribers_created", "created_at"),
                       Index("ix_subscribers_confirmed", "confirmed_at"),
                       Index("ix_subscribers_left", "unsubscribed_at", "status"),
+                      # Readers by delivery slot (migration 0008, delivery.slots).
+                      Index("ix_subscribers_slot", "status", "cadence", "slot", "id"),
+                      Index("ix_subscribers_slot_changed", "slot_changed_at"),
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -142,6 +147,17 @@ class Subscriber(Base):
     # Signed into the reader's links and replaced on erasure, so old links die with the
     # reader (digest.tokens). NULL for readers from before it existed.
     link_key: Mapped[str | None] = mapped_column(String(32), default=new_link_key)
+    # When the reader wants the digest (NULL: the operator's DIGEST_TIMEZONE and SCHEDULE).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    delivery_hour: Mapped[int | None] = mapped_column(SmallInteger)  # 0-23, local
+    delivery_weekday: Mapped[int | None] = mapped_column(SmallInteger)  # 0 Monday .. 6 Sunday
+    # The three above as one key (delivery.slots.slot_key; "" = all the operator's), and the
+    # key an edition planned before the last change still uses (delivery.slots).
+    slot: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    previous_slot: Mapped[str | None] = mapped_column(String(80))
+    slot_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Topic ids the reader follows (NULL: everything).
+    topic_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class EditionStatus(enum.StrEnum):
@@ -201,7 +217,8 @@ class Batch(Base):
     """
 
     __tablename__ = "batches"
-    __table_args__ = (Index("ix_batches_status", "edition_id", "status"),)
+    __table_args__ = (Index("ix_batches_status", "edition_id", "status"),
+                      Index("ix_batches_release", "released_at", "release_at"))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "<edition>-<seq>"
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
@@ -214,6 +231,11 @@ class Batch(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # The readers' delivery slot this batch holds (NULL: every slot, a send by hand), when it
+    # is due (NULL: at once) and when it was handed to the workers (delivery.release).
+    slot: Mapped[str | None] = mapped_column(String(80))
+    release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     edition: Mapped[Edition] = relationship(back_populates="batches")
 
@@ -269,6 +291,21 @@ class Delivery(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)  # handed over (or first heard of)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class Topic(Base):
+    """A topic readers may follow: one of the feeds' ``<category>`` values, under the name
+    the operator gives it; hidden, or merged into another topic (``topics``)."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # the category, normalised
+    name: Mapped[str] = mapped_column(String(200))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id",
+                                                                  ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OperatorAlert(Base):

@@ -1,0 +1,144 @@
+"""A reader's delivery slot: the time zone, weekday and hour they want the digest at.
+
+A slot is kept on the reader as three columns (each NULL: the operator's own, from
+``DIGEST_TIMEZONE`` and ``SCHEDULE``) and as one key, ``Subscriber.slot`` ("" when all three
+are the operator's; else ``"<zone>|<weekday>|<hour>"`` with empty parts for the operator's),
+which the ledger groups and filters readers by.
+
+When an edition of period ``D`` (the operator's local date of the schedule's fire, as in
+``digest.schedule``) reaches a reader: on their own calendar, at their hour (minute 0; the
+operator's default keeps SCHEDULE's minute), on local date ``D`` for the daily cadence and,
+for the weekly one, on the first day from ``D`` that is their weekday. A wall time that a
+daylight-saving change skips is read with the offset in force before the change (02:30 becomes
+03:30), one that happens twice is taken the first time, exactly as ``digest.schedule`` reads the
+operator's own: so a DST week neither skips nor doubles a reader, and each reader is in exactly
+one ledger batch of each edition anyway.
+
+A reader who changes their slot keeps the old one for every edition planned before the change
+(``previous_slot``, ``slot_changed_at``): a batch already sent cannot be followed by a second
+copy at the new hour, and a batch not yet sent still comes at the hour it was planned for. The
+new slot applies from the next edition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from celery.schedules import crontab
+
+from digest.config import Settings
+from digest.schedule import daily_cron, parse_schedule
+from digest.store.models import Cadence, Subscriber
+
+# A change this soon after the previous one keeps the older ``previous_slot``: an edition
+# planned before the first change may still be releasing (a weekly edition spans 8 days).
+CHANGE_MEMORY = timedelta(days=9)
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A reader's choice; None where they keep the operator's."""
+
+    timezone: str | None = None
+    weekday: int | None = None  # 0 Monday .. 6 Sunday
+    hour: int | None = None  # 0..23
+
+    @property
+    def key(self) -> str:
+        return slot_key(self.timezone, self.weekday, self.hour)
+
+
+def slot_key(timezone: str | None, weekday: int | None, hour: int | None) -> str:
+    """The key of a slot: "" for the operator's, else ``zone|weekday|hour``."""
+    if timezone is None and weekday is None and hour is None:
+        return ""
+    return "|".join("" if part is None else str(part) for part in (timezone, weekday, hour))
+
+
+def parse_slot(key: str | None) -> Slot:
+    """The slot of a key written by :func:`slot_key` (unreadable parts: the operator's)."""
+    if not key:
+        return Slot()
+    zone, _, rest = key.partition("|")
+    weekday, _, hour = rest.partition("|")
+    return Slot(zone or None, _small(weekday, 6), _small(hour, 23))
+
+
+def _small(text: str, top: int) -> int | None:
+    return int(text) if text.isdigit() and 0 <= int(text) <= top else None
+
+
+def slot_of(reader: Subscriber) -> Slot:
+    """The reader's slot as chosen."""
+    return Slot(reader.timezone, reader.delivery_weekday, reader.delivery_hour)
+
+
+def set_slot(reader: Subscriber, slot: Slot, now: datetime) -> bool:
+    """Give ``reader`` a new slot (validated by the caller); False when it is the same one.
+
+    The old key is kept for editions planned before ``now`` (see the module docstring); a
+    second change within ``CHANGE_MEMORY`` keeps the key of before the first.
+    """
+    key = slot.key
+    reader.timezone, reader.delivery_weekday, reader.delivery_hour = (
+        slot.timezone, slot.weekday, slot.hour)
+    if key == (reader.slot or ""):
+        return False
+    recent = reader.slot_changed_at is not None and now - reader.slot_changed_at < CHANGE_MEMORY
+    if not (recent and reader.previous_slot is not None):
+        reader.previous_slot = reader.slot or ""
+    reader.slot = key
+    reader.slot_changed_at = now
+    return True
+
+
+def _cron(settings: Settings, cadence: Cadence) -> crontab:
+    if cadence is Cadence.DAILY:
+        return daily_cron(settings.schedule)
+    return parse_schedule(settings.schedule)
+
+
+def _only(values: set[int]) -> int:
+    (value,) = values
+    return value
+
+
+def period_date(settings: Settings, period_end: datetime) -> date:
+    """``D``: the operator's local date of a period's scheduled fire."""
+    return period_end.astimezone(settings.tz).date()
+
+
+def release_at(settings: Settings, cadence: Cadence, day: date, slot: Slot) -> datetime:
+    """When the edition of period ``day`` (``D``) reaches a reader with ``slot`` (UTC)."""
+    cron = _cron(settings, cadence)
+    zone = ZoneInfo(slot.timezone) if slot.timezone else settings.tz
+    at = time(_only(cron.hour), _only(cron.minute)) if slot.hour is None else time(slot.hour)
+    local_day = day
+    if cadence is Cadence.WEEKLY and slot.weekday is not None:
+        local_day = day + timedelta(days=(slot.weekday - day.weekday()) % 7)
+    return datetime.combine(local_day, at, tzinfo=zone).astimezone(UTC)
+
+
+def local_time(settings: Settings, slot: Slot, instant: datetime) -> datetime:
+    """``instant`` on the reader's own clock."""
+    zone = ZoneInfo(slot.timezone) if slot.timezone else settings.tz
+    return instant.astimezone(zone)
+
+
+def describe(settings: Settings, cadence: Cadence, slot: Slot) -> str:
+    """The slot in words, e.g. "Mondays at 08:00 (Asia/Tokyo)"."""
+    cron = _cron(settings, cadence)
+    zone = slot.timezone or settings.timezone
+    hour = _only(cron.hour) if slot.hour is None else slot.hour
+    minute = _only(cron.minute) if slot.hour is None else 0
+    when = f"{hour:02d}:{minute:02d} ({zone})"
+    if cadence is Cadence.DAILY:
+        return f"every day at {when}"
+    if cadence is Cadence.WEEKLY and slot.weekday is not None:
+        return f"{WEEKDAYS[slot.weekday]}s at {when}"
+    if cadence is Cadence.WEEKLY:
+        return f"on the schedule's day at {when}"
+    return "as soon as a post is out"
