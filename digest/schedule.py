@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from celery.schedules import ParseException, crontab
@@ -50,8 +51,10 @@ class Period:
     end: datetime
 
 
+@cache
 def parse_schedule(expression: str) -> crontab:
-    """``SCHEDULE`` as Celery's crontab; ValueError naming the problem if it cannot be used."""
+    """``SCHEDULE`` as Celery's crontab; ValueError naming the problem if it cannot be used.
+    Read once per expression (beat's release tick asks every five minutes); not modified."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"{_EXAMPLE}; got {expression!r}")
@@ -71,6 +74,7 @@ def parse_schedule(expression: str) -> crontab:
     return cron
 
 
+@cache
 def daily_cron(expression: str) -> crontab:
     """Every day at SCHEDULE's time of day: the daily digest's crontab."""
     cron = parse_schedule(expression)

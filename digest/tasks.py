@@ -27,12 +27,13 @@ from digest.config import SEND_TASK_TIME_LIMIT, Settings, load_settings
 from digest.delivery.alerts_watch import ALERT_INTERVAL
 from digest.delivery.dispatch import VISIBILITY_TIMEOUT, CeleryDispatch, transport_options
 from digest.delivery.retry import MAX_DELAY
+from digest.delivery.scheduled import RELEASE_INTERVAL
 from digest.errors import AlreadySentError, ConfigError
 from digest.runtime import App
-from digest.schedule import daily_cron, parse_schedule
 from digest.store.models import Cadence
 
 log = logging.getLogger(__name__)
+RELEASE_MINUTES = int(RELEASE_INTERVAL.total_seconds() // 60)
 
 TASK_TIME_LIMIT = SEND_TASK_TIME_LIMIT  # a batch is one HTTP request or one SMTP session
 MAX_TASKS_PER_CHILD = 1000  # a child process is replaced after this many tasks
@@ -44,23 +45,17 @@ if RABBITMQ_CONSUMER_TIMEOUT <= MAX_DELAY + TASK_TIME_LIMIT:  # pragma: no cover
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Poll hourly, the weekly digest at SCHEDULE, daily and instant sends, reconcile and beat's
-    heartbeat every minute, operator alerts every five minutes, and the nightly expiry
-    of sign-ups that were never confirmed and of old delivery records.
-
-    The weekly and daily crontabs come from ``digest.schedule``, which keys periods from
-    the very same objects."""
+    """Poll hourly; every five minutes the release of the weekly and daily digests at each
+    reader's own hour (``delivery.scheduled``: SCHEDULE in TIMEZONE for readers who keep the
+    operator's); instant sends hourly; reconcile and beat's heartbeat every minute, operator
+    alerts every five minutes, and the nightly expiry of sign-ups that were never confirmed
+    and of old delivery records."""
     return {
         "poll-feeds": {"task": "digest.tasks.poll_feeds_task", "schedule": crontab(minute="0")},
-        "weekly-digest": {
-            "task": "digest.tasks.send_scheduled_task",
-            "schedule": parse_schedule(settings.schedule),
-            "args": [Cadence.WEEKLY.value],
-        },
-        "daily-digest": {
-            "task": "digest.tasks.send_scheduled_task",
-            "schedule": daily_cron(settings.schedule),
-            "args": [Cadence.DAILY.value],
+        "release": {  # the weekly and daily digests, at each reader's own hour
+            "task": "digest.tasks.release_task",
+            "schedule": crontab(minute=f"*/{RELEASE_MINUTES}"),  # on the clock's 5 minutes
+            "options": {"expires": RELEASE_INTERVAL.total_seconds()},
         },
         "instant-digest": {  # just after each hourly poll
             "task": "digest.tasks.send_scheduled_task",
@@ -172,6 +167,14 @@ def send_scheduled_task(cadence: str) -> str:
         return send_digest(_app(), cadence=Cadence(cadence), queue=True).describe()
     except AlreadySentError as exc:
         return str(exc)
+
+
+@celery_app.task(name="digest.tasks.release_task")  # type: ignore[untyped-decorator]
+def release_task() -> str:
+    """Claim the weekly and daily periods now due and queue every batch whose hour has come."""
+    from digest.delivery.scheduled import run_tick
+
+    return run_tick(_app(), dispatch=_app().dispatch).describe()
 
 
 @celery_app.task(name="digest.tasks.send_batch_task", bind=True, max_retries=None)  # type: ignore[untyped-decorator]

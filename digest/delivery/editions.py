@@ -32,11 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
+from digest.delivery.periods import scheduled_period
 from digest.errors import AlreadySentError
 from digest.mail.links import archive_url
 from digest.mail.render import RenderedEdition, render_digest, sections_for
 from digest.runtime import App
-from digest.schedule import Period, period_for
+from digest.schedule import Period, instant_period
 from digest.store.bounded import clip
 from digest.store.models import Cadence, Edition, EditionStatus, Feed, Post
 from digest.store.sessions import transaction
@@ -111,13 +112,18 @@ def _predecessor(session: Session, cadence: Cadence) -> int:
 
 
 def draft(session: Session, settings: Settings, cadence: Cadence,
-          now: datetime | None = None) -> Draft:
-    """The next edition of ``cadence``: its period and posts (nothing is written)."""
+          now: datetime | None = None, period: Period | None = None) -> Draft:
+    """The next edition of ``cadence``: its period and posts (nothing is written).
+
+    The period is ``period`` if given, else the one a scheduled send would claim now
+    (``periods.scheduled_period``: readers' own hours may start the next one early)."""
     now = now or datetime.now(UTC)
     window = timedelta(days=settings.first_poll_window_days)
     posts, since = new_posts(session, cadence, now=now, first_window=window)
-    after = _predecessor(session, cadence) if cadence is Cadence.INSTANT else 0
-    period = period_for(cadence, settings.schedule, settings.tz, now, after)
+    if period is None and cadence is Cadence.INSTANT:
+        period = instant_period(_predecessor(session, cadence), now)
+    elif period is None:
+        period = scheduled_period(session, settings, cadence, now)
     return Draft(period, posts, since)
 
 
@@ -176,9 +182,10 @@ def _claim(
     now: datetime,
     plan: Callable[[Session, Edition], None] | None,
     attempted: list[str],
+    period: Period | None = None,
 ) -> Edition | None:
     _serialise(session, cadence)
-    upcoming = draft(session, settings, cadence, now)
+    upcoming = draft(session, settings, cadence, now, period)
     period, posts = upcoming.period, upcoming.posts
     if (manual or cadence is Cadence.INSTANT) and not posts:
         return None  # nothing new: a send by hand, like instant, has no period to mark
@@ -226,19 +233,22 @@ def claim_edition(
     manual: bool = False,
     now: datetime | None = None,
     plan: Callable[[Session, Edition], None] | None = None,
+    period: Period | None = None,
 ) -> Edition | None:
     """Claim this period's edition (SENDING, or EMPTY with a reason); raises AlreadySentError.
 
     ``manual``: claim an edition of what is new now under its own key (see the module
     docstring), leaving the period's key to the schedule. ``plan`` runs inside the claiming
     transaction (the fan-out ledger). Returns None, writing nothing, when there is nothing
-    new for a manual send or the instant cadence.
+    new for a manual send or the instant cadence. ``period``: claim that scheduled period
+    (``delivery.release``), not the one due now.
     """
     now = now or datetime.now(UTC)
     attempted: list[str] = []
     try:
         with transaction(app.sessions) as session:
-            edition = _claim(session, app.settings, cadence, manual, now, plan, attempted)
+            edition = _claim(session, app.settings, cadence, manual, now, plan, attempted,
+                             period)
             fields = _claim_fields(edition)  # read while the row is loaded
         if fields is not None:
             log.info("edition %(edition_id)s claimed as %(key)s: %(status)s, %(posts)d posts, "

@@ -83,8 +83,9 @@ def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
     """Claim one batch for sending: True if this caller now holds it.
 
     Pending (or, without provider events, sending but stale) becomes sending, in one
-    conditional UPDATE that also requires its edition not to be paused; a refused claim
-    changes nothing, so a paused edition's batch simply stays pending until the resume.
+    conditional UPDATE that also requires its edition not to be paused and the batch's readers'
+    hour to have come (``release_at``); a refused claim changes nothing, so a paused
+    edition's batch, or one early, simply stays pending until the resume or its release.
     """
     stale_before = now - timedelta(seconds=app.settings.batch_stale_seconds)
     claimable = Batch.status == BatchStatus.PENDING
@@ -96,7 +97,8 @@ def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
     with transaction(app.sessions) as session:
         result = session.execute(
             update(Batch)
-            .where(Batch.id == batch_id, claimable, not_paused())
+            .where(Batch.id == batch_id, claimable, not_paused(),
+                   or_(Batch.release_at.is_(None), Batch.release_at <= now))
             .values(status=BatchStatus.SENDING, claimed_at=now, attempts=Batch.attempts + 1)
             .execution_options(synchronize_session=False)
         )
@@ -116,14 +118,32 @@ def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
         if batch is None:
             raise EditionError(f"no batch {batch_id!r} in the ledger")
         edition = batch.edition
-        rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key)
-            .where(*eligible(edition.cadence, edition.max_subscriber_id),
-                   Subscriber.id > batch.after_id, Subscriber.id <= batch.upto_id)
-            .order_by(Subscriber.id)
-        ).all()
+        base = (select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key,
+                       Subscriber.topic_ids)
+                .where(*eligible(edition.cadence, edition.max_subscriber_id),
+                       Subscriber.id > batch.after_id, Subscriber.id <= batch.upto_id)
+                .order_by(Subscriber.id))
+        if batch.slot is None:
+            rows = list(session.execute(base).all())
+        else:
+            rows = sorted((*session.execute(base.where(*in_slot(batch.slot, edition.created_at))),
+                           *session.execute(base.where(*moved_from(batch.slot,
+                                                                    edition.created_at)))),
+                          key=lambda row: int(row.id))
         session.expunge_all()
-        return batch, edition, list(rows)
+        return batch, edition, rows
+
+
+def in_slot(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
+    """Readers in ``slot`` since before an edition planned at ``planned_at``."""
+    return [Subscriber.slot == slot,
+            or_(Subscriber.slot_changed_at.is_(None), Subscriber.slot_changed_at <= planned_at)]
+
+
+def moved_from(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
+    """Readers who left ``slot`` after an edition planned at ``planned_at``: that edition
+    still reaches them there (``delivery.slots``), never at their new hour too."""
+    return [Subscriber.slot_changed_at > planned_at, Subscriber.previous_slot == slot]
 
 
 def record_outcome(app: App, batch_id: str, claimed_at: datetime, **values: Any) -> None:

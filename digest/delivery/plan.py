@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
@@ -21,16 +21,22 @@ from digest.store.models import (
     SubscriberStatus,
 )
 
+# When the readers of a delivery slot get a scheduled edition (``delivery.slots``).
+Release = Callable[[str], datetime]
+
 NO_READERS = "no confirmed readers for this cadence yet; the posts wait for the next digest"
 
 
-def eligible(cadence: Cadence, max_id: int | None = None) -> list[ColumnElement[bool]]:
-    """Who receives an edition of ``cadence``: active, not paused, that cadence (snapshot)."""
+def eligible(cadence: Cadence | None,
+             max_id: int | None = None) -> list[ColumnElement[bool]]:
+    """Who receives an edition of ``cadence`` (None: of any): active, not paused, that
+    cadence (snapshot)."""
     conditions = [
         Subscriber.status == SubscriberStatus.ACTIVE,
-        Subscriber.cadence == cadence,
         Subscriber.paused.is_(False),
     ]
+    if cadence is not None:
+        conditions.insert(1, Subscriber.cadence == cadence)
     if max_id is not None:
         conditions.append(Subscriber.id <= max_id)
     return conditions
@@ -81,16 +87,54 @@ def ledger_rows(edition_id: int, ranges: Sequence[tuple[int, int, int]],
             for seq, (after, upto, count) in enumerate(ranges, start=first_seq)]
 
 
-def plan_batches(session: Session, edition: Edition, batch_size: int) -> list[str]:
-    """Snapshot the recipients of ``edition`` and write its ledger rows in bulk."""
-    max_id = session.scalar(select(func.max(Subscriber.id))) or 0
-    ranges = batch_ranges(session, edition.cadence, int(max_id), batch_size)
-    rows = ledger_rows(edition.id, ranges)
+def slot_ranges(session: Session, cadence: Cadence, max_id: int,
+                size: int) -> dict[str, list[tuple[int, int, int]]]:
+    """Like :func:`batch_ranges`, per delivery slot: each slot's readers in id order, cut
+    every ``size`` readers. One pass of ``row_number()`` per slot; only boundaries return."""
+    ranked = (
+        select(Subscriber.slot.label("slot"), Subscriber.id.label("id"),
+               func.row_number().over(partition_by=Subscriber.slot,
+                                      order_by=Subscriber.id).label("rn"),
+               func.count().over(partition_by=Subscriber.slot).label("n"))
+        .where(*eligible(cadence, max_id))
+        .subquery()
+    )
+    found: dict[str, list[tuple[int, int, int]]] = {}
+    done: dict[str, tuple[int, int]] = {}  # slot -> (last upto, its row number)
+    for slot, upto, rn, _ in session.execute(
+            select(ranked.c.slot, ranked.c.id, ranked.c.rn, ranked.c.n)
+            .where(or_(ranked.c.rn % size == 0, ranked.c.rn == ranked.c.n))
+            .order_by(ranked.c.slot, ranked.c.id)):
+        after, before = done.get(slot, (0, 0))
+        found.setdefault(str(slot), []).append((after, int(upto), int(rn) - before))
+        done[slot] = (int(upto), int(rn))
+    return found
+
+
+def plan_batches(session: Session, edition: Edition, batch_size: int,
+                 release: Release | None = None) -> list[str]:
+    """Snapshot the recipients of ``edition`` and write its ledger rows in bulk.
+
+    With ``release`` (a scheduled edition), each delivery slot gets batches of its own,
+    due at ``release(slot)``; without, one run of batches over every reader, due at once.
+    Returns the batch ids, oldest due first.
+    """
+    max_id = int(session.scalar(select(func.max(Subscriber.id))) or 0)
+    rows: list[dict[str, Any]] = []
+    if release is None:
+        ranges = batch_ranges(session, edition.cadence, max_id, batch_size)
+        rows = ledger_rows(edition.id, ranges)
+    else:
+        per_slot = slot_ranges(session, edition.cadence, max_id, batch_size)
+        due = sorted((release(slot), slot) for slot in per_slot)
+        for at, slot in due:
+            for row in ledger_rows(edition.id, per_slot[slot], first_seq=len(rows) + 1):
+                rows.append({**row, "slot": slot, "release_at": at})
     if rows:
         session.execute(insert(Batch), rows)
-    edition.max_subscriber_id = int(max_id)
+    edition.max_subscriber_id = max_id
     edition.batch_count = len(rows)
-    edition.recipient_count = sum(r[2] for r in ranges)
+    edition.recipient_count = sum(int(r["size"]) for r in rows)
     if not rows:
         # Like "no new posts": nothing is sent, the posts stay new for the next digest, and
         # the EMPTY claim does not block a real send once readers have confirmed.

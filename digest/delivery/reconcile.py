@@ -17,7 +17,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.batch import send_batch_until_done
@@ -86,16 +86,17 @@ def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[
     rows = session.execute(
         select(Batch.id, Batch.status, Batch.claimed_at).join(Edition)
         .where(Edition.status == EditionStatus.SENDING, Edition.paused_at.is_(None),
-               _pending_stale(stale_before)
+               _pending_stale(stale_before, now)
                | and_(Batch.status.in_(LIVE), Batch.claimed_at < stale_before))
         .order_by(Batch.edition_id, Batch.seq)
     ).all()
     pending = [b for b, status, _ in rows if status == BatchStatus.PENDING]
+    stale_pending = _pending_stale(stale_before, now)
     live = [(b, claimed) for b, status, claimed in rows if status != BatchStatus.PENDING]
     # Pending: queued again, stamped so the next pass does not queue them again while these
     # messages still wait in the broker.
-    requeue = {"status": BatchStatus.PENDING, "claimed_at": now}
-    kept = _update(session, pending, [_pending_stale(stale_before), not_paused()], requeue)
+    requeue = {"status": BatchStatus.PENDING, "claimed_at": now, "released_at": now}
+    kept = _update(session, pending, [stale_pending, not_paused()], requeue)
     doubtful: list[str] = []
     for batch_id, claimed_at in live:
         same_claim = and_(Batch.claimed_at == claimed_at, not_paused())
@@ -111,12 +112,15 @@ def _settle(app: App, session: Session, now: datetime) -> tuple[list[str], list[
     return stuck, doubtful
 
 
-def _pending_stale(stale_before: datetime) -> ColumnElement[bool]:
-    """A pending batch not queued (or, never queued, not claimed) within the stale limit."""
+def _pending_stale(stale_before: datetime, now: datetime) -> ColumnElement[bool]:
+    """A pending batch whose readers' hour has come (``release_at``) and that was not
+    queued (or, never queued, not due) within the stale limit: a release tick that never ran
+    is made up for here, a batch waiting for its hour is not touched."""
     created = (select(Edition.created_at).where(Edition.id == Batch.edition_id)
                .correlate_except(Edition).scalar_subquery())
     return and_(Batch.status == BatchStatus.PENDING,
-                func.coalesce(Batch.claimed_at, created) < stale_before)
+                or_(Batch.release_at.is_(None), Batch.release_at <= now),
+                func.coalesce(Batch.claimed_at, Batch.release_at, created) < stale_before)
 
 
 def _doubt_note(app: App) -> str:

@@ -28,11 +28,13 @@ from digest.delivery.editions import NOTHING_NEW, claim_edition
 from digest.delivery.ledger import batch_counts, finish_edition
 from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import NO_READERS, batch_size_for, count_recipients, plan_batches
+from digest.delivery.release import release_batches, slot_release, waiting
 from digest.delivery.testcopy import send_test_copy
 from digest.errors import EditionError
 from digest.mail.personalize import RecipientFactory
 from digest.mail.transports.base import Transport
 from digest.runtime import App, Dispatch
+from digest.schedule import Period
 from digest.store.models import (
     Batch,
     BatchStatus,
@@ -40,6 +42,7 @@ from digest.store.models import (
     Edition,
     EditionStatus,
     Post,
+    utcnow,
 )
 from digest.store.sessions import transaction
 
@@ -79,8 +82,14 @@ def send_digest(
     now: datetime | None = None,
     progress: Progress | None = None,
     dispatch: Dispatch | None = None,
+    period: Period | None = None,
 ) -> SendResult:
     """Send a digest of ``cadence``: this period's, or with ``manual`` what is new now.
+
+    A scheduled edition (weekly, daily) reaches each reader at their own hour: its batches
+    are planned per delivery slot (``delivery.slots``) and only those due at ``now`` go out
+    here; the rest wait for ``delivery.release``. ``period``: claim that period, not the one
+    due now. A send by hand goes to every reader at once.
 
     ``to`` sends one test copy and claims nothing; ``dry_run`` reports what the same call would
     send (readers, batches, titles) and writes nothing; ``queue`` hands each batch to the
@@ -100,9 +109,10 @@ def send_digest(
     batch_ids: list[str] = []
 
     def plan(session: Session, edition: Edition) -> None:
-        batch_ids.extend(plan_batches(session, edition, size))
+        release = None if manual else slot_release(app.settings, edition)
+        batch_ids.extend(plan_batches(session, edition, size, release))
 
-    edition = claim_edition(app, cadence, manual=manual, now=now, plan=plan)
+    edition = claim_edition(app, cadence, manual=manual, now=now, plan=plan, period=period)
     if edition is None:
         transport.close()
         return SendResult(None, EditionStatus.EMPTY.value, NOTHING_NEW, 0, 0, 0, 0,
@@ -110,13 +120,21 @@ def send_digest(
     if edition.status is EditionStatus.EMPTY or not batch_ids:
         transport.close()
         return edition_result(app, edition.id)
-    return deliver(app, edition.id, batch_ids, edition.recipient_count, transport,
-                   queue=queue, progress=progress, dispatch=dispatch)
+    due = release_batches(app, now or utcnow(), edition.id)
+    if not due:
+        transport.close()
+        return waiting_result(app, edition.id)
+    with app.sessions() as session:
+        total = int(session.scalar(select(func.coalesce(func.sum(Batch.size), 0))
+                                   .where(Batch.id.in_(due))) or 0)
+    result = deliver(app, edition.id, due, total, transport, queue=queue, progress=progress,
+                     dispatch=dispatch, now=now)
+    return result if len(due) == len(batch_ids) else waiting_result(app, edition.id, result)
 
 
 def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
             transport: Transport, *, queue: bool, progress: Progress | None,
-            dispatch: Dispatch | None) -> SendResult:
+            dispatch: Dispatch | None, now: datetime | None = None) -> SendResult:
     """Queue the planned batches, or send them here and close the edition; closes
     ``transport``. Sent here, a pause (``delivery.pause``) stops it: status "paused"."""
     if queue:
@@ -124,7 +142,7 @@ def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
         (dispatch or app.dispatch)(list(batch_ids))
         return edition_result(app, edition_id, status="queued")
     try:
-        paused = _send_inline(app, batch_ids, total, transport, progress)
+        paused = _send_inline(app, batch_ids, total, transport, progress, now)
     finally:
         transport.close()
     if paused:
@@ -132,6 +150,18 @@ def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
     with transaction(app.sessions) as session:
         finish_edition(session, edition_id)
     return edition_result(app, edition_id)
+
+
+def waiting_result(app: App, edition_id: int, sent: SendResult | None = None) -> SendResult:
+    """``sent`` (or the edition's state) saying how many batches wait for their readers' hour."""
+    result = sent or edition_result(app, edition_id, status="queued")
+    count, first = waiting(app, edition_id)
+    if not count:
+        return result
+    note = f"{count} batches wait for their readers' own hour" + (
+        f"; the next at {first:%Y-%m-%d %H:%M} UTC" if first else "")
+    return dataclasses.replace(result, reason=f"{result.reason}; {note}" if result.reason
+                               else note)
 
 
 def paused_result(app: App, edition_id: int) -> SendResult:
@@ -144,7 +174,8 @@ def paused_result(app: App, edition_id: int) -> SendResult:
         f"`digest resume {edition_id}` sends it"))
 
 
-def send_here(app: App, edition_id: int, progress: Progress | None = None) -> Dispatch:
+def send_here(app: App, edition_id: int, progress: Progress | None = None,
+              now: datetime | None = None) -> Dispatch:
     """A dispatch that sends an edition's batches in this process instead of queuing them
     (``digest resume --here``), then closes the edition unless it was paused again."""
 
@@ -154,7 +185,7 @@ def send_here(app: App, edition_id: int, progress: Progress | None = None) -> Di
                                        .where(Batch.id.in_(list(batch_ids)))) or 0)
         transport = app.transport()
         try:
-            paused = _send_inline(app, batch_ids, total, transport, progress)
+            paused = _send_inline(app, batch_ids, total, transport, progress, now)
         finally:
             transport.close()
         if not paused:
@@ -165,7 +196,7 @@ def send_here(app: App, edition_id: int, progress: Progress | None = None) -> Di
 
 
 def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Transport,
-                 progress: Progress | None) -> bool:
+                 progress: Progress | None, now: datetime | None = None) -> bool:
     """Send the batches one by one in this process; True if it stopped because the edition
     was paused (the claim refused the next batch; the rest stay pending)."""
     factory = RecipientFactory(app.settings)
@@ -174,7 +205,8 @@ def _send_inline(app: App, batch_ids: Sequence[str], total: int, transport: Tran
             select(Batch.id, Batch.size).where(Batch.id.in_(list(batch_ids))))}
     done = 0
     for batch_id in batch_ids:
-        outcome = send_batch_until_done(app, batch_id, transport=transport, recipients=factory)
+        outcome = send_batch_until_done(app, batch_id, transport=transport, recipients=factory,
+                                        now=now)
         if outcome.status == "paused":
             return True
         done += planned.get(batch_id, 0)

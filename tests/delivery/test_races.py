@@ -19,9 +19,13 @@ from tests.delivery_helpers import add_post, add_readers
 
 
 def _age_edition(app, edition_id: int, seconds: float) -> None:
+    """As if the edition, and the queuing of its pending batches, were ``seconds`` old."""
+    then = datetime.now(UTC) - timedelta(seconds=seconds)
     with transaction(app.sessions) as s:
-        edition = s.get(Edition, edition_id)
-        edition.created_at = datetime.now(UTC) - timedelta(seconds=seconds)
+        s.get(Edition, edition_id).created_at = then
+        for batch in s.scalars(select(Batch).where(Batch.edition_id == edition_id,
+                                                   Batch.status == BatchStatus.PENDING)):
+            batch.claimed_at = then
 
 
 def test_reconcile_does_not_reset_a_batch_a_worker_claims_meanwhile(app, transport) -> None:

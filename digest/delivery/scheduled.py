@@ -1,0 +1,72 @@
+"""The scheduled send, run by beat every ``RELEASE_INTERVAL``.
+
+Each tick claims every weekly and daily period whose first reader's hour has come
+(``periods.due_periods``; the period's key makes that once, however many ticks, beats or
+hosts run it), then hands every batch now due, of any edition, to the workers
+(``release.release_batches``). With every reader on the operator's schedule this is the
+schedule itself: the period is claimed and all its batches are due at SCHEDULE's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import groupby
+
+from digest.delivery.ledger import edition_of
+from digest.delivery.outcomes import SendResult
+from digest.delivery.periods import due_periods, slots_by_cadence
+from digest.delivery.release import release_batches
+from digest.delivery.send import send_digest, send_here
+from digest.errors import AlreadySentError
+from digest.runtime import App, Dispatch
+from digest.store.models import Cadence, utcnow
+
+# How often beat runs the tick: a reader's digest comes at most this long after their hour.
+RELEASE_INTERVAL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one tick did: the editions it claimed and the batches it released."""
+
+    claimed: list[SendResult] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [result.describe() for result in self.claimed]
+        lines.append(f"{len(self.released)} batches released")
+        return "\n".join(lines)
+
+
+def run_tick(app: App, now: datetime | None = None, *,
+             dispatch: Dispatch | None = None) -> TickReport:
+    """Claim the due periods and release the due batches: to ``dispatch`` (the workers), or
+    sent in this process without it."""
+    now = now or utcnow()
+    claimed: list[SendResult] = []
+    with app.sessions() as session:
+        slots = slots_by_cadence(session)
+        due = [(cadence, period) for cadence in (Cadence.WEEKLY, Cadence.DAILY)
+               for period in due_periods(session, app.settings, cadence, now,
+                                         slots=slots.get(cadence, []))]
+    for cadence, period in due:
+        try:
+            claimed.append(send_digest(app, cadence=cadence, period=period, now=now,
+                                       queue=dispatch is not None, dispatch=dispatch))
+        except AlreadySentError:
+            continue
+    released = release_batches(app, now)
+    if released and dispatch is not None:
+        dispatch(released)
+    elif released:
+        _send_here(app, released, now)
+    return TickReport(claimed, released)
+
+
+def _send_here(app: App, batch_ids: Sequence[str], now: datetime) -> None:
+    """Send released batches in this process, edition by edition, closing each when done."""
+    by_edition = sorted(batch_ids, key=lambda b: edition_of(b) or 0)
+    for edition_id, ids in groupby(by_edition, key=lambda b: edition_of(b) or 0):
+        send_here(app, edition_id, now=now)(list(ids))
