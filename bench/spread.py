@@ -13,9 +13,9 @@ from itertools import combinations
 
 from sqlalchemy import insert, select, update
 
-from digest.delivery.slots import Slot, parse_slot, period_date, release_at
 from digest.runtime import App
 from digest.schedule import weekly_period
+from digest.slots import Slot, parse_slot, period_date, release_at
 from digest.store.models import Cadence, Post, Topic
 from digest.store.sessions import transaction
 

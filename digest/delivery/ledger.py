@@ -142,7 +142,7 @@ def in_slot(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
 
 def moved_from(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
     """Readers who left ``slot`` after an edition planned at ``planned_at``: that edition
-    still reaches them there (``delivery.slots``), never at their new hour too."""
+    still reaches them there (``digest.slots``), never at their new hour too."""
     return [Subscriber.slot_changed_at > planned_at, Subscriber.previous_slot == slot]
 
 

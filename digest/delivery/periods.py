@@ -1,6 +1,6 @@
 """Which scheduled period is due now, once readers keep their own delivery hours.
 
-Readers' slots (``delivery.slots``) spread one period's edition over a day (hours in every
+Readers' slots (``digest.slots``) spread one period's edition over a day (hours in every
 time zone) or a week (weekdays). The edition of period ``D`` is claimed, and rendered, once:
 when its first slot comes due, the earliest release of any confirmed reader of the cadence
 (the operator's own fire time when every reader keeps the schedule's). A reader far east of
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.delivery.plan import eligible
-from digest.delivery.slots import parse_slot, period_date, release_at
 from digest.schedule import EARLY_TOLERANCE, Period, period_for
+from digest.slots import parse_slot, period_date, release_at
 from digest.store.models import Cadence, Subscriber
 
 # How far ahead of the operator's fire a reader's slot can come due: local midnight in

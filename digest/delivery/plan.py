@@ -21,7 +21,7 @@ from digest.store.models import (
     SubscriberStatus,
 )
 
-# When the readers of a delivery slot get a scheduled edition (``delivery.slots``).
+# When the readers of a delivery slot get a scheduled edition (``digest.slots``).
 Release = Callable[[str], datetime]
 
 NO_READERS = "no confirmed readers for this cadence yet; the posts wait for the next digest"

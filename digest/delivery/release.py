@@ -17,8 +17,8 @@ from sqlalchemy import or_, select, update
 from digest.config import Settings
 from digest.delivery.ledger import not_paused
 from digest.delivery.plan import Release
-from digest.delivery.slots import parse_slot, period_date, release_at
 from digest.runtime import App
+from digest.slots import parse_slot, period_date, release_at
 from digest.store.models import Batch, BatchStatus, Cadence, Edition
 from digest.store.sessions import transaction
 

@@ -87,7 +87,7 @@ def send_digest(
     """Send a digest of ``cadence``: this period's, or with ``manual`` what is new now.
 
     A scheduled edition (weekly, daily) reaches each reader at their own hour: its batches
-    are planned per delivery slot (``delivery.slots``) and only those due at ``now`` go out
+    are planned per delivery slot (``digest.slots``) and only those due at ``now`` go out
     here; the rest wait for ``delivery.release``. ``period``: claim that period, not the one
     due now. A send by hand goes to every reader at once.
 

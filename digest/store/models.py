@@ -120,7 +120,7 @@ class Subscriber(Base):
                       Index("ix_subscribers_created", "created_at"),
                       Index("ix_subscribers_confirmed", "confirmed_at"),
                       Index("ix_subscribers_left", "unsubscribed_at", "status"),
-                      # Readers by delivery slot (migration 0008, delivery.slots).
+                      # Readers by delivery slot (migration 0008, digest.slots).
                       Index("ix_subscribers_slot", "status", "cadence", "slot", "id"),
                       Index("ix_subscribers_slot_changed", "slot_changed_at"),
                       {"sqlite_autoincrement": True})
@@ -151,8 +151,8 @@ class Subscriber(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     delivery_hour: Mapped[int | None] = mapped_column(SmallInteger)  # 0-23, local
     delivery_weekday: Mapped[int | None] = mapped_column(SmallInteger)  # 0 Monday .. 6 Sunday
-    # The three above as one key (delivery.slots.slot_key; "" = all the operator's), and the
-    # key an edition planned before the last change still uses (delivery.slots).
+    # The three above as one key (digest.slots.slot_key; "" = all the operator's), and the
+    # key an edition planned before the last change still uses (digest.slots).
     slot: Mapped[str] = mapped_column(String(80), default="", server_default="")
     previous_slot: Mapped[str | None] = mapped_column(String(80))
     slot_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,12 +16,12 @@ from sqlalchemy import select
 
 from digest.bootstrap import build
 from digest.delivery.scheduled import RELEASE_INTERVAL, run_tick
-from digest.delivery.slots import Slot, set_slot
 from digest.mail.message import OutgoingMail, Recipient
 from digest.mail.transports.memory import MemoryTransport
 from digest.runtime import App
+from digest.slots import Slot, set_slot
 from digest.store import migrate as schema
-from digest.store.models import Batch, Subscriber
+from digest.store.models import Batch, Cadence, Subscriber
 from digest.store.sessions import transaction
 from tests.conftest import _no_sleep, _truncate, make_settings
 from tests.delivery_helpers import add_post, add_readers
@@ -78,7 +79,8 @@ def _choose(app: App, email: str, zone: str | None, hour: int | None, now: datet
 
 
 def _busy(at: datetime) -> bool:
-    """From Sunday noon to Monday 18:00 UTC: every reader's Monday hour falls in here."""
+    """From Sunday noon to Monday 18:00 UTC: every weekly reader's Monday hour falls in here
+    (daily readers' tests tick every five minutes throughout)."""
     return (at.weekday() == 6 and at.hour >= 12) or (at.weekday() == 0 and at.hour < 18)
 
 
@@ -185,3 +187,32 @@ def test_a_reader_who_changes_their_hour_after_their_batch_went_out_gets_no_seco
     assert nxt == [(morning + timedelta(days=7), "reader2@example.org"),
                    (evening + timedelta(days=7), "reader0@example.org"),
                    (evening + timedelta(days=7), "reader1@example.org")]
+
+
+def test_daily_readers_get_one_digest_a_day_at_their_hour_across_a_dst_change(
+        clocked, clock: Clock) -> None:
+    app, transport = clocked
+    add_readers(app, 3, cadence=Cadence.DAILY)
+    for email, zone, hour in (("reader0@example.org", "America/Los_Angeles", 7),
+                              ("reader1@example.org", "Asia/Tokyo", 21),
+                              ("reader2@example.org", None, None)):  # London, 08:00
+        _choose(app, email, zone, hour, datetime(2027, 1, 1, tzinfo=UTC))
+    start = datetime(2027, 3, 12, tzinfo=UTC)  # LA springs forward on Sunday 14 March
+    days = 4
+    for now in _ticks(start, start + timedelta(days=days)):
+        clock.now = now
+        if now.minute == 0 and now.hour == 0:  # a post each midnight UTC
+            add_post(app, title=f"Post of {now:%Y-%m-%d}", first_seen=now)
+        run_tick(app, now)
+    expected = {"reader0@example.org": ("America/Los_Angeles", 7),
+                "reader1@example.org": ("Asia/Tokyo", 21),
+                "reader2@example.org": ("Europe/London", 8)}
+    for email, (zone, hour) in expected.items():
+        local = sorted(at.astimezone(ZoneInfo(zone)) for at, who, _ in transport.handed
+                       if who == email)
+        assert [(at.hour, at.minute) for at in local] == [(hour, 0)] * len(local), local
+        days_seen = [at.date() for at in local]
+        assert len(days_seen) == len(set(days_seen)) >= days - 1, local  # one a day, no gap
+        assert all((b - a).days == 1 for a, b in pairwise(days_seen))
+    pairs = [(who, edition) for _, who, edition in transport.handed]
+    assert len(pairs) == len(set(pairs))

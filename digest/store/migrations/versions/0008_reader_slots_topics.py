@@ -5,7 +5,7 @@ Revises: 0007
 
 - ``subscribers``: the reader's time zone, delivery hour and weekday (NULL: the operator's),
   the three as one ``slot`` key, the key before the last change and when it changed
-  (``delivery.slots``), and the topics they follow (NULL: everything).
+  (``digest.slots``), and the topics they follow (NULL: everything).
   ``ix_subscribers_slot`` (status, cadence, slot, id) lets a slot's batch read only its own
   readers; ``ix_subscribers_slot_changed`` finds the few who changed since an edition.
 - ``batches``: the slot a batch holds, when it is due and when it was released.
