@@ -68,6 +68,12 @@ def get_preferences(app: App, token: str) -> Preferences:
         return _preferences(by_token(session, app, Purpose.PREFERENCES, token), app.settings)
 
 
+def topics_offered(app: App) -> list[tuple[int, str]]:
+    """(id, name) of the topics a reader may choose, by name."""
+    with app.sessions() as session:
+        return [(topic.id, topic.name) for topic in choices.visible_topics(session)]
+
+
 def update_preferences(app: App, token: str, cadence: Cadence | str, paused: bool) -> Preferences:
     """Change how often the reader gets mail, and whether it is paused (both given)."""
     return save_preferences(app, token, cadence, paused)[1]
