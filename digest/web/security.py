@@ -5,15 +5,15 @@ of DIGEST_ALLOWED_HOSTS, so nothing the app builds from the request URL (the tra
 redirect's ``Location``, absolute links) can point at a name an attacker chose. Liveness and
 readiness probes are exempt: a container health check asks ``http://127.0.0.1:8000/healthz``.
 
-``SecurityHeaders`` adds a Content-Security-Policy (no scripts; styles and images as the
-pages and the archived digests need; the sign-up and preferences pages may load scripts from
-this site, which is one file that pre-selects the reader's time zone, never inline script),
-``nosniff``, ``Referrer-Policy: no-referrer`` (reader
-tokens live in paths), HSTS when BASE_URL is https, and framing rules: the sign-up page and the
-answers of ``/subscribe`` may be framed by DIGEST_CORS_ORIGINS (docs/embed.html), every other
-page by nobody. The operator's console (the routes of ``digest.web.console``, under /admin; not
-the JSON API beside them) may also run scripts from this site (the vendored htmx, no inline
-script, no eval) and fetch from it; nothing frames it.
+``SecurityHeaders`` adds a Content-Security-Policy (no scripts; styles and images as the pages
+and the archived digests need; the sign-up and preferences pages may load scripts from this
+site, which is one file that pre-selects the reader's time zone, never inline script),
+``nosniff``, ``Referrer-Policy: no-referrer`` (reader tokens live in paths), HSTS when BASE_URL
+is https, and framing rules: the sign-up page and the answers of ``/subscribe`` may be framed
+by DIGEST_CORS_ORIGINS (docs/embed.html), every other page by nobody. The operator's console
+(the routes of ``digest.web.console``, under /admin; not the JSON API beside them) may also run
+scripts from this site (the vendored htmx, no inline script, no eval) and fetch from it;
+nothing frames it.
 """
 
 from __future__ import annotations

@@ -5,17 +5,20 @@ what is wrong and changes nothing; a sign-up never fails for one."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+import digest
 from digest.readers.addresses import email_hash
 from digest.readers.optin import subscribe
 from digest.readers.roster import add
 from digest.readers.signup import SignupJob, record
 from digest.store.models import Cadence, Subscriber, SubscriberStatus, Topic
 from digest.tokens import Purpose
+from digest.web import reader_assets
 from digest.web.app import create_app
 from digest.web.jobs import CeleryJobs
 
@@ -152,6 +155,9 @@ def test_the_zone_script_is_served_and_nothing_else(client):
     assert "resolvedOptions().timeZone" in r.text
     for name in ("../readers.py", "..%2Freaders.py", "console.css", "timezone.js.map"):
         assert client.get(f"/static/reader/{name}").status_code == 404, name
+    # Inside the package, so the wheel (packages = ["digest"]) carries it like the console's.
+    assert reader_assets.STATIC_DIR.is_relative_to(Path(digest.__file__).parent)
+    assert (reader_assets.STATIC_DIR / "timezone.js").is_file()
 
 
 # --- preferences -------------------------------------------------------------------------
