@@ -210,8 +210,11 @@ def reconcile_task() -> int:
 
 @celery_app.task(name="digest.tasks.signup_task", bind=True, max_retries=5)  # type: ignore[untyped-decorator]
 def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
-                at: str) -> None:
+                at: str, timezone: str | None = None, hour: int | None = None) -> None:
     """Record a sign-up handed over by the web app and mail its confirmation.
+
+    ``timezone`` and ``hour`` (the reader's delivery time) are optional: a message queued
+    before they existed carries four arguments and is recorded the same.
 
     A database outage is retried; a failed mail is logged by ``readers.optin.subscribe``,
     which frees the address for the reader's next try.
@@ -221,7 +224,7 @@ def signup_task(self: Task[Any, Any], address: str, ip: str | None, source: str,
     from digest.readers.signup import SignupJob, record
 
     try:
-        record(_app(), SignupJob.from_args(address, ip, source, at))
+        record(_app(), SignupJob.from_args(address, ip, source, at, timezone, hour))
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=30) from exc
 

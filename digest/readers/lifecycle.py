@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, object_session
 
 from digest.errors import SubscriberError
 from digest.metrics import BOUNCES, COMPLAINTS, CONFIRMATIONS, SIGNUPS, UNSUBSCRIBES, on_commit
+from digest.readers.choices import forget_choices
 from digest.store.models import Subscriber, SubscriberStatus, new_link_key
 
 __all__ = ["IMPORTED", "RECEIVING", "can_sign_up", "confirm", "erase", "expire_stale",
@@ -126,6 +127,7 @@ def erase(sub: Subscriber, now: datetime, reason: str) -> None:
     sub.unsubscribed_at = sub.unsubscribed_at or now
     sub.suppressed_reason = reason
     sub.link_key = new_link_key()
+    forget_choices(sub, now)
 
 
 def suppress(session: Session, match: ColumnElement[bool], status: SubscriberStatus,

@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from digest.delivery.slots import Slot, set_slot
 from digest.errors import DeliveryError, InvalidTokenError, SubscriberError
 from digest.mail import links
 from digest.mail.message import OutgoingMail, Recipient
@@ -38,15 +39,23 @@ RESEND_AFTER = timedelta(minutes=15)
 
 
 def _record_signup(
-    app: App, address: str, ip: str | None, source: str, now: datetime
+    app: App, address: str, ip: str | None, source: str, now: datetime, slot: Slot | None
 ) -> tuple[int, str | None] | None:
-    """Apply the sign-up rules; the reader (id, link key) if a confirmation mail is due."""
+    """Apply the sign-up rules; the reader (id, link key) if a confirmation mail is due.
+
+    The form's zone and hour go only to a reader this sign-up creates (or recreates after
+    an erasure): anyone can send the form with someone else's address, so it never changes
+    the choices of a reader who exists; they change them from their preferences link.
+    """
     with transaction(app.sessions) as session:
         sub = by_address(session, app, address)
-        if sub is None:
-            sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
-                             created_at=now)
-            session.add(sub)
+        if sub is None or sub.status is SubscriberStatus.DELETED:
+            if sub is None:
+                sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
+                                 created_at=now)
+                session.add(sub)
+            if slot is not None:
+                set_slot(sub, slot, now)
         elif not lifecycle.can_sign_up(sub):
             return None
         elif sub.status is SubscriberStatus.PENDING:
@@ -60,14 +69,17 @@ def _record_signup(
 
 
 def subscribe(app: App, email: str, *, ip: str | None, source: str,
-              now: datetime | None = None) -> None:
-    """Sign an address up (double opt-in); the same outcome whether or not it is known."""
+              now: datetime | None = None, slot: Slot | None = None) -> None:
+    """Sign an address up (double opt-in); the same outcome whether or not it is known.
+
+    ``slot`` (checked by the caller) is the delivery time a new reader asked for.
+    """
     now = now or utcnow()
     address = normalise(email, app.settings.blocked_domains)
     try:
-        reader = _record_signup(app, address, ip, source, now)
+        reader = _record_signup(app, address, ip, source, now, slot)
     except IntegrityError:  # the same address signed up concurrently: the rules apply again
-        reader = _record_signup(app, address, ip, source, now)
+        reader = _record_signup(app, address, ip, source, now, slot)
     if reader is None:
         return
     subscriber_id, link_key = reader

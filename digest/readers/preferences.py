@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from digest.config import Settings
 from digest.errors import InvalidTokenError, SubscriberError
-from digest.readers import lifecycle
+from digest.readers import choices, lifecycle
 from digest.readers.lookup import by_token
 from digest.runtime import App
 from digest.store.models import (
@@ -30,6 +31,11 @@ class Preferences:
     status: SubscriberStatus
     cadence: Cadence
     paused: bool
+    timezone: str | None = None  # None: the operator's (DIGEST_TIMEZONE)
+    hour: int | None = None  # None: the schedule's
+    weekday: int | None = None  # None: the schedule's
+    topic_ids: tuple[int, ...] | None = None  # None: everything
+    when: str = ""  # when the digest comes, on the reader's clock
 
 
 def unsubscribe(app: App, token: str, now: datetime | None = None) -> None:
@@ -46,17 +52,26 @@ def check_unsubscribe_link(app: App, token: str) -> None:
         by_token(session, app, Purpose.UNSUBSCRIBE, token)
 
 
-def _preferences(sub: Subscriber) -> Preferences:
+def _preferences(sub: Subscriber, settings: Settings | None = None) -> Preferences:
     if sub.email is None:
         raise InvalidTokenError("this reader's data has been deleted")
+    topics = None if sub.topic_ids is None else tuple(sub.topic_ids)
     return Preferences(email=sub.email, status=sub.status, cadence=sub.cadence,
-                       paused=sub.paused)
+                       paused=sub.paused, timezone=sub.timezone, hour=sub.delivery_hour,
+                       weekday=sub.delivery_weekday, topic_ids=topics,
+                       when=choices.describe_choice(settings, sub) if settings else "")
 
 
 def get_preferences(app: App, token: str) -> Preferences:
     """The reader's current preferences."""
     with app.sessions() as session:
-        return _preferences(by_token(session, app, Purpose.PREFERENCES, token))
+        return _preferences(by_token(session, app, Purpose.PREFERENCES, token), app.settings)
+
+
+def topics_offered(app: App) -> list[tuple[int, str]]:
+    """(id, name) of the topics a reader may choose, by name."""
+    with app.sessions() as session:
+        return [(topic.id, topic.name) for topic in choices.visible_topics(session)]
 
 
 def update_preferences(app: App, token: str, cadence: Cadence | str, paused: bool) -> Preferences:
@@ -79,6 +94,10 @@ def export_my_data(app: App, token: str) -> dict[str, Any]:
             "status": sub.status.value,
             "cadence": sub.cadence.value,
             "paused": sub.paused,
+            "timezone": sub.timezone,
+            "delivery_hour": sub.delivery_hour,
+            "delivery_weekday": sub.delivery_weekday,
+            "topic_ids": sub.topic_ids,
             "created_at": _iso(sub.created_at),
             "confirmed_at": _iso(sub.confirmed_at),
             "unsubscribed_at": _iso(sub.unsubscribed_at),
@@ -101,28 +120,32 @@ def delete_me(app: App, token: str, now: datetime | None = None) -> None:
 
 
 def save_preferences(app: App, token: str, cadence: Cadence | str | None = None,
-                     paused: bool | None = None) -> tuple[Preferences, Preferences]:
+                     paused: bool | None = None, chosen_slot: choices.Choices | None = None,
+                     now: datetime | None = None) -> tuple[Preferences, Preferences]:
     """Change only what was given (None keeps the value); returns (before, after).
 
     A form that arrives without a field, or an empty POST, must never reset a reader's
-    pause or frequency.
+    pause or frequency. ``chosen_slot`` (time zone, hour, weekday, topics) is checked whole
+    before anything changes: one bad field (ChoiceError) changes nothing.
     """
     chosen = None
     if cadence is not None:
         try:
             chosen = Cadence(cadence)
         except ValueError as exc:
-            choices = ", ".join(c.value for c in Cadence)
+            names = ", ".join(c.value for c in Cadence)
             raise SubscriberError(
-                f"unknown frequency {cadence!r}; choose one of {choices}") from exc
+                f"unknown frequency {cadence!r}; choose one of {names}") from exc
     with transaction(app.sessions) as session:
         sub = by_token(session, app, Purpose.PREFERENCES, token)
-        before = _preferences(sub)  # a deleted reader has nothing to change
+        before = _preferences(sub, app.settings)  # a deleted reader has nothing to change
+        if chosen_slot is not None:
+            choices.apply_choices(session, app.settings, sub, chosen_slot, now or utcnow())
         if chosen is not None:
             sub.cadence = chosen
         if paused is not None:
             sub.paused = paused
-        return before, _preferences(sub)
+        return before, _preferences(sub, app.settings)
 
 
 def resubscribe(app: App, token: str, ip: str | None = None,

@@ -22,7 +22,7 @@ from itsdangerous import BadSignature, Signer
 
 from digest.config import Settings
 from digest.errors import SubscriberError
-from digest.readers import addresses, optin
+from digest.readers import addresses, choices, optin
 from digest.readers.ratelimit import RateLimiter
 from digest.runtime import App
 from digest.store.models import utcnow
@@ -44,6 +44,8 @@ class SignupRequest:
     source: str = "web"
     honeypot: str = ""
     stamp: str | None = None
+    timezone: str | None = None  # the reader's choices (``choices.signup_slot`` reads them)
+    hour: str | None = None
 
 
 def _signer(settings: Settings) -> Signer:
@@ -128,19 +130,32 @@ class SignupJob:
     ip: str | None
     source: str
     at: datetime
+    timezone: str | None = None  # checked by ``sign_up``; None: the operator's
+    hour: int | None = None
 
-    def as_args(self) -> list[str | None]:
-        """JSON-ready arguments for the Celery task (``from_args`` reads them back)."""
-        return [self.address, self.ip, self.source, self.at.isoformat()]
+    def as_args(self) -> list[str | int | None]:
+        """JSON-ready arguments for the Celery task (``from_args`` reads them back).
+
+        Without choices they are the four of old, which a worker not yet upgraded takes.
+        """
+        args: list[str | int | None] = [self.address, self.ip, self.source, self.at.isoformat()]
+        if self.timezone is not None or self.hour is not None:
+            args += [self.timezone, self.hour]
+        return args
 
     @classmethod
-    def from_args(cls, address: str, ip: str | None, source: str, at: str) -> SignupJob:
-        return cls(address, ip, source, datetime.fromisoformat(at))
+    def from_args(cls, address: str, ip: str | None, source: str, at: str,
+                  timezone: str | None = None, hour: int | None = None) -> SignupJob:
+        return cls(address, ip, source, datetime.fromisoformat(at), timezone, hour)
 
 
 def record(app: App, job: SignupJob) -> None:
-    """Record a sign-up and mail its confirmation (the part that differs per address)."""
-    optin.subscribe(app, job.address, ip=job.ip, source=job.source, now=job.at)
+    """Record a sign-up and mail its confirmation (the part that differs per address).
+
+    The job's zone and hour are checked again (a queued message is input too).
+    """
+    slot = choices.signup_slot(app.settings, job.timezone, job.hour)
+    optin.subscribe(app, job.address, ip=job.ip, source=job.source, now=job.at, slot=slot)
 
 
 def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
@@ -163,5 +178,6 @@ def sign_up(app: App, limiter: RateLimiter | None, request: SignupRequest,
         limiter.hit("ip", request.ip)
     address = addresses.normalise(request.email, app.settings.blocked_domains)
     source = _SOURCE.sub("-", request.source.strip())[:40] or "web"
-    job = SignupJob(address, request.ip, source, utcnow())
+    slot = choices.signup_slot(app.settings, request.timezone, request.hour)
+    job = SignupJob(address, request.ip, source, utcnow(), slot.timezone, slot.hour)
     (dispatch or (lambda queued: record(app, queued)))(job)

@@ -23,6 +23,7 @@ from digest.web import (
     metrics,
     pages,
     preferences,
+    reader_assets,
     readers,
     websub,
 )
@@ -96,6 +97,7 @@ def create_app(app: App | None = None, *, limiter: RateLimiter | None = None,
 
     api.include_router(health.router)
     api.include_router(metrics.router)
+    api.include_router(reader_assets.router)
     for module in (readers, preferences, admin_readers, archive, websub, admin):
         api.include_router(module.router, responses=COMMON_RESPONSES)
     for router in CONSOLE_ROUTERS:  # the operator's console: pages, not part of the API schema

@@ -1,4 +1,5 @@
-"""The reader's preferences page: their real state, frequency, pause, resubscribe, download, delete.
+"""The reader's preferences page: their real state, frequency, pause, time zone, hour, day,
+topics, resubscribe, download, delete.
 
 Each route parses the form, calls one service in ``digest.readers.preferences`` and renders.
 """
@@ -10,13 +11,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from digest.errors import InvalidTokenError, SubscriberError
 from digest.readers import preferences as reader_prefs
+from digest.readers.choices import Choices
 from digest.readers.preferences import Preferences
 from digest.store.models import Cadence, SubscriberStatus
 from digest.web.deps import client_ip, get_app
 from digest.web.pages import bad_link_page, message_page, render_page, sentence
+from digest.web.reader_choices import choice_context
 
 router = APIRouter(tags=["readers"])
 
@@ -40,12 +44,18 @@ def _state_text(prefs: Preferences) -> str:
 
 def _preferences_page(request: Request, token: str, status: int = 200,
                       **context: Any) -> HTMLResponse:
+    app = get_app(request)
     try:
-        prefs = reader_prefs.get_preferences(get_app(request), token)
+        prefs = reader_prefs.get_preferences(app, token)
+        topics = reader_prefs.topics_offered(app)
     except InvalidTokenError as exc:
         return bad_link_page(request, exc)
     return render_page(request, "preferences.html", status, prefs=prefs, cadences=CADENCES,
-                 state_text=_state_text(prefs), **context)
+                 state_text=_state_text(prefs), topics=topics,
+                 **choice_context(app.settings, prefs.timezone),
+                 hour="" if prefs.hour is None else str(prefs.hour),
+                 weekday="" if prefs.weekday is None else str(prefs.weekday),
+                 guess_zone=prefs.timezone is None, **context)
 
 
 def _saved(before: Preferences, after: Preferences) -> str:
@@ -56,6 +66,12 @@ def _saved(before: Preferences, after: Preferences) -> str:
         changes.append(f"you will now get email {label[0].lower()}{label[1:]}")
     if before.paused != after.paused:
         changes.append("emails are paused" if after.paused else "emails are back on")
+    if (before.timezone, before.hour, before.weekday) != (after.timezone, after.hour,
+                                                          after.weekday):
+        changes.append(f"your digest now comes {after.when}")
+    if before.topic_ids != after.topic_ids:
+        changes.append("you now get every topic" if after.topic_ids is None
+                       else "your topics are changed")
     if not changes:
         return "Saved. Nothing changed."
     return sentence("Saved: " + " and ".join(changes))
@@ -65,6 +81,22 @@ def _paused_field(values: list[Any]) -> bool | None:
     """The pause checkbox: None when the form did not carry it (keep), else ticked or not."""
     given = [str(v) for v in values]
     return None if not given else "1" in given
+
+
+def _field(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _choices(form: FormData) -> Choices:
+    """Time zone, hour, weekday and topics as sent; a field the form lacks is kept. The
+    topics are read only with the form's ``topics_shown`` marker (no box ticked: every
+    topic)."""
+    topics = None
+    if form.get("topics_shown") is not None:
+        topics = [v for v in form.getlist("topic") if isinstance(v, str)]
+    return Choices(_field(form, "timezone"), _field(form, "hour"), _field(form, "weekday"),
+                   topics)
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse, summary="Preferences page")
@@ -103,7 +135,7 @@ async def preferences(request: Request, token: str) -> Response:
         before, after = await run_in_threadpool(
             reader_prefs.save_preferences, app, token,
             str(cadence) if cadence is not None else None,
-            _paused_field(form.getlist("paused")))
+            _paused_field(form.getlist("paused")), _choices(form))
     except InvalidTokenError as exc:
         return bad_link_page(request, exc)
     except SubscriberError as exc:

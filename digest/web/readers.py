@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import math
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
+from digest.config import Settings
 from digest.errors import InvalidEmailError, InvalidTokenError, RateLimitedError, SubscriberError
 from digest.readers import mails as reader_mail
 from digest.readers import optin
 from digest.readers import preferences as reader_prefs
+from digest.readers.choices import signup_slot
 from digest.readers.signup import (
     SignupRequest,
     StaleFormError,
@@ -34,6 +37,7 @@ from digest.readers.signup import (
 from digest.store.models import SubscriberStatus
 from digest.web.deps import client_ip, get_app
 from digest.web.pages import bad_link_page, message_page, render_page, sentence
+from digest.web.reader_choices import choice_context
 
 router = APIRouter(tags=["readers"])
 
@@ -77,11 +81,21 @@ async def _signup_fields(request: Request) -> tuple[bool, dict[str, str]]:
     return False, {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+def _when(settings: Settings, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """The zone and hour selects, showing what the form sent (when it can be taken)."""
+    slot = signup_slot(settings, *((fields.get("timezone"), fields.get("hour")) if fields
+                                   else (None, None)))
+    hour = "" if slot.hour is None else str(slot.hour)
+    return {**choice_context(settings, slot.timezone), "hour": hour, "guess_zone": not fields}
+
+
 @router.get("/", response_class=HTMLResponse, summary="The signup page (no JavaScript needed)")
 def signup_page(request: Request) -> HTMLResponse:
-    """The signup form, with a honeypot and a signed time stamp."""
+    """The signup form, with a honeypot, a signed time stamp, and the reader's time zone
+    (the operator's, or the browser's where its script runs) and hour."""
     settings = get_app(request).settings
-    return render_page(request, "signup.html", action="/subscribe", stamp=form_stamp(settings))
+    return render_page(request, "signup.html", action="/subscribe", stamp=form_stamp(settings),
+                       **_when(settings))
 
 
 def _check_inbox(request: Request, address: str) -> HTMLResponse:
@@ -110,7 +124,8 @@ async def subscribe(request: Request) -> Response:
     client = client_ip(request, settings)
     form = SignupRequest(email=fields.get("email", ""), ip=client,
                          source=fields.get("source", "web"),
-                         honeypot=fields.get("website", ""), stamp=fields.get("stamp"))
+                         honeypot=fields.get("website", ""), stamp=fields.get("stamp"),
+                         timezone=fields.get("timezone"), hour=fields.get("hour"))
     status, detail, headers, stale = 200, CHECK_INBOX, {}, False
     after = BackgroundTasks()  # recording it and the confirmation mail follow the answer
     try:
@@ -138,11 +153,12 @@ async def subscribe(request: Request) -> Response:
         return render_page(request, "signup.html", 200, action="/subscribe", press_again=True,
                      press_again_stale=stale,
                      email=form.email, source=fields.get("source"),
-                     stamp=second_press_stamp(settings))
+                     stamp=second_press_stamp(settings), **_when(settings, fields))
     if status == 422:
         return render_page(request, "signup.html", 422, action="/subscribe", error=detail,
                      error_title="Check the address", email=form.email,
-                     source=fields.get("source"), stamp=form_stamp(settings))
+                     source=fields.get("source"), stamp=form_stamp(settings),
+                     **_when(settings, fields))
     return message_page(request, "Please wait a little", detail, status=status, headers=headers,
                     links=("blog", "archive"))
 

@@ -5,13 +5,15 @@ of DIGEST_ALLOWED_HOSTS, so nothing the app builds from the request URL (the tra
 redirect's ``Location``, absolute links) can point at a name an attacker chose. Liveness and
 readiness probes are exempt: a container health check asks ``http://127.0.0.1:8000/healthz``.
 
-``SecurityHeaders`` adds a Content-Security-Policy (no scripts at all; styles and images as the
-pages and the archived digests need), ``nosniff``, ``Referrer-Policy: no-referrer`` (reader
-tokens live in paths), HSTS when BASE_URL is https, and framing rules: the sign-up page and the
-answers of ``/subscribe`` may be framed by DIGEST_CORS_ORIGINS (docs/embed.html), every other
-page by nobody. The operator's console (the routes of ``digest.web.console``, under /admin; not
-the JSON API beside them) may also run scripts from this site (the vendored htmx, no inline
-script, no eval) and fetch from it; nothing frames it.
+``SecurityHeaders`` adds a Content-Security-Policy (no scripts; styles and images as the pages
+and the archived digests need; the sign-up and preferences pages may load scripts from this
+site, which is one file that pre-selects the reader's time zone, never inline script),
+``nosniff``, ``Referrer-Policy: no-referrer`` (reader tokens live in paths), HSTS when BASE_URL
+is https, and framing rules: the sign-up page and the answers of ``/subscribe`` may be framed
+by DIGEST_CORS_ORIGINS (docs/embed.html), every other page by nobody. The operator's console
+(the routes of ``digest.web.console``, under /admin; not the JSON API beside them) may also run
+scripts from this site (the vendored htmx, no inline script, no eval) and fetch from it;
+nothing frames it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from digest.config import Settings
 
 __all__ = ["CONSOLE_PACKAGE", "EMBEDDABLE_PATHS", "HostCheck", "SecurityHeaders",
-           "allowed_hosts", "console_headers", "is_console", "security_headers"]
+           "allowed_hosts", "console_headers", "is_console", "runs_scripts", "security_headers",
+           "with_scripts"]
 
 EMBEDDABLE_PATHS = frozenset({"/", "/subscribe"})
+# Readers' pages that load /static/reader/timezone.js (the answers of /subscribe show the
+# form again after an error).
+SCRIPT_PATHS = frozenset({"/", "/subscribe"})
+SCRIPT_PREFIXES = ("/preferences/",)
 CONSOLE_PACKAGE = "digest.web.console"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 HSTS = "max-age=31536000"  # a year; subdomains are the operator's to decide, not ours
@@ -101,6 +108,18 @@ def security_headers(settings: Settings) -> tuple[dict[str, str], dict[str, str]
     return embeddable, other
 
 
+def with_scripts(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` whose policy also lets the page load scripts from this site (no inline)."""
+    policy = headers["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; script-src 'self';", 1)
+    return {**headers, "Content-Security-Policy": policy}
+
+
+def runs_scripts(path: str) -> bool:
+    """Whether a reader's page at ``path`` loads the readers' script."""
+    return path in SCRIPT_PATHS or path.startswith(SCRIPT_PREFIXES)
+
+
 def console_headers(settings: Settings) -> dict[str, str]:
     """The headers of a console page: as strict as any other, plus scripts and fetches from
     this site only (htmx), and never framed."""
@@ -128,12 +147,17 @@ class SecurityHeaders:
         self.app = app
         self.embeddable, self.other = security_headers(settings)
         self.console = console_headers(settings)
+        self.scripted = {True: with_scripts(self.embeddable), False: with_scripts(self.other)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.embeddable if scope["path"] in EMBEDDABLE_PATHS else self.other
+        embeddable = scope["path"] in EMBEDDABLE_PATHS
+        if runs_scripts(scope["path"]):
+            extra = self.scripted[embeddable]
+        else:
+            extra = self.embeddable if embeddable else self.other
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

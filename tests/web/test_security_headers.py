@@ -28,13 +28,20 @@ def client(tmp_path, transport) -> TestClient:
 
 
 def test_every_page_carries_the_security_headers(client) -> None:
-    for path in ("/", "/archive", "/confirm/x", "/unsubscribe/x", "/healthz", "/openapi.json"):
+    for path in ("/", "/archive", "/confirm/x", "/unsubscribe/x", "/healthz", "/openapi.json",
+                 "/preferences/x", "/static/reader/timezone.js"):
         response = client.get(path)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert response.headers["strict-transport-security"].startswith("max-age="), path
         csp = response.headers["content-security-policy"]
-        assert "default-src 'none'" in csp and "script-src" not in csp, path
+        assert "default-src 'none'" in csp, path
+        # Scripts only from this site, only on the pages with the time-zone select; never
+        # inline, never eval.
+        scripts = "script-src 'self';" in csp
+        assert scripts == (path in ("/", "/preferences/x")), path
+        assert "unsafe-inline" not in csp.partition("style-src")[0], path
+        assert "unsafe-eval" not in csp, path
 
 
 def test_only_the_signup_page_and_its_answers_may_be_framed_by_the_blog(client) -> None:
