@@ -5,7 +5,7 @@ names this machine knows (``zoneinfo``), an hour 0-23, a weekday 0 (Monday) to 6
 of the visible topics (not hidden, not merged into another). ``ChoiceError`` says what is
 wrong and nothing is changed. The operator's own zone is stored as NULL: a reader in it follows
 DIGEST_TIMEZONE, and the readers who chose nothing share one delivery slot. A slot is only ever
-changed through ``delivery.slots.set_slot``, which keeps the slot an edition already planned.
+changed through ``digest.slots.set_slot``, which keeps the slot an edition already planned.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
-from digest.delivery.slots import Slot, describe, set_slot, slot_of
 from digest.errors import SubscriberError
 from digest.schedule import parse_schedule
+from digest.slots import Slot, describe, set_slot, slot_of
 from digest.store.models import Cadence, Subscriber, Topic
 
 __all__ = ["MAX_TOPICS", "REGIONS", "ChoiceError", "Choices", "apply_choices", "describe_choice",

@@ -10,7 +10,6 @@ from typing import cast
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from digest.delivery.slots import Slot, set_slot
 from digest.errors import DeliveryError, InvalidTokenError, SubscriberError
 from digest.mail import links
 from digest.mail.message import OutgoingMail, Recipient
@@ -19,6 +18,7 @@ from digest.readers import mails as reader_mail
 from digest.readers.addresses import email_hash, normalise
 from digest.readers.lookup import by_address, by_token
 from digest.runtime import App
+from digest.slots import Slot, set_slot
 from digest.store.deliveries import NOT_RECEIVED, apply_event
 from digest.store.models import (
     Delivery,

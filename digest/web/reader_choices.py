@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from digest.config import Settings
-from digest.delivery.slots import WEEKDAYS
 from digest.readers.choices import listed_zones, schedule_time, zone_names
+from digest.slots import WEEKDAYS
 from digest.web.reader_assets import SCRIPT_URL
 
 __all__ = ["HOURS", "WEEKDAY_CHOICES", "choice_context", "zone_groups"]

@@ -1,5 +1,5 @@
 """``readers.choices`` on SQLite and PostgreSQL: what a reader may choose, how a hostile value
-is refused, and that the slot is kept through ``delivery.slots.set_slot``."""
+is refused, and that the slot is kept through ``digest.slots.set_slot``."""
 
 from __future__ import annotations
 
