@@ -21,7 +21,7 @@ import logging
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.ledger import finish_edition
@@ -111,8 +111,10 @@ def resume_edition(app: App, edition_id: int, *, now: datetime,
             return 0  # another resume was first; it hands the batches over
         batch_ids = list(session.scalars(
             update(Batch)
-            .where(Batch.edition_id == edition_id, Batch.status == BatchStatus.PENDING)
-            .values(claimed_at=now)
+            .where(Batch.edition_id == edition_id, Batch.status == BatchStatus.PENDING,
+                   # Batches whose readers' hour has not come wait for their release.
+                   or_(Batch.release_at.is_(None), Batch.release_at <= now))
+            .values(claimed_at=now, released_at=now)
             .returning(Batch.id)
             .execution_options(synchronize_session=False)))
     log.warning("edition %d resumed: %d batches to send", edition_id, len(batch_ids),

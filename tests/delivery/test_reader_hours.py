@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from digest.bootstrap import build
+from digest.delivery.pause import pause_edition, resume_edition
 from digest.delivery.scheduled import RELEASE_INTERVAL, run_tick
 from digest.mail.message import OutgoingMail, Recipient
 from digest.mail.transports.memory import MemoryTransport
@@ -216,3 +217,27 @@ def test_daily_readers_get_one_digest_a_day_at_their_hour_across_a_dst_change(
         assert all((b - a).days == 1 for a, b in pairwise(days_seen))
     pairs = [(who, edition) for _, who, edition in transport.handed]
     assert len(pairs) == len(set(pairs))
+
+
+def test_a_resumed_edition_queues_only_the_batches_whose_hour_has_come(clocked,
+                                                                        clock: Clock) -> None:
+    app, _transport = clocked
+    add_readers(app, 2)
+    before = datetime(2027, 1, 1, tzinfo=UTC)
+    _choose(app, "reader0@example.org", "Asia/Tokyo", 8, before)
+    _choose(app, "reader1@example.org", "America/Los_Angeles", 7, before)
+    add_post(app, first_seen=datetime(2027, 2, 26, tzinfo=UTC))
+    tokyo = datetime(2027, 2, 28, 23, 0, tzinfo=UTC)
+    queued: list[str] = []
+    report = run_tick(app, tokyo, dispatch=queued.extend)  # claimed; Tokyo's batch queued
+    (edition_id,) = {r.edition_id for r in report.claimed}
+    assert len(queued) == 1
+    assert pause_edition(app, edition_id, reason="checking a link", now=tokyo)
+    resumed: list[str] = []
+    assert resume_edition(app, edition_id, now=tokyo + timedelta(hours=1),
+                          dispatch=resumed.extend) == 1
+    assert resumed == queued  # Los Angeles' batch still waits for 07:00 there
+    assert run_tick(app, tokyo + timedelta(hours=2), dispatch=resumed.extend).released == []
+    los_angeles = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    late = run_tick(app, los_angeles, dispatch=resumed.extend).released
+    assert len(late) == 1 and late != queued
