@@ -51,10 +51,8 @@ class Period:
     end: datetime
 
 
-@cache
 def parse_schedule(expression: str) -> crontab:
-    """``SCHEDULE`` as Celery's crontab; ValueError naming the problem if it cannot be used.
-    Read once per expression (beat's release tick asks every five minutes); not modified."""
+    """``SCHEDULE`` as Celery's crontab; ValueError naming the problem if it cannot be used."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"{_EXAMPLE}; got {expression!r}")
@@ -74,11 +72,23 @@ def parse_schedule(expression: str) -> crontab:
     return cron
 
 
-@cache
 def daily_cron(expression: str) -> crontab:
     """Every day at SCHEDULE's time of day: the daily digest's crontab."""
     cron = parse_schedule(expression)
     return crontab(minute=_only(cron.minute), hour=_only(cron.hour))
+
+
+@cache
+def parsed(expression: str) -> crontab:
+    """:func:`parse_schedule`, read once per expression, for reading only: the periods below
+    and ``digest.slots`` ask on every release tick. Beat gets a crontab of its own."""
+    return parse_schedule(expression)
+
+
+@cache
+def parsed_daily(expression: str) -> crontab:
+    """:func:`daily_cron`, read once per expression, for reading only (see :func:`parsed`)."""
+    return daily_cron(expression)
 
 
 def _only(values: set[int]) -> int:
@@ -123,7 +133,7 @@ def _latest_fires(cron: crontab, tz: ZoneInfo, now: datetime | None) -> tuple[da
 
 def next_fire(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
     """The first fire of ``schedule`` after ``now``, in ``tz`` (when a new reader's is due)."""
-    cron = parse_schedule(schedule)
+    cron = parsed(schedule)
     after = _utc(now)
     start = after.astimezone(tz).date() - timedelta(days=1)
     fires = (_fire_at(cron, day, tz) for day in _fire_days(cron, start, step=1))
@@ -138,7 +148,7 @@ def _period(cadence: Cadence, cron: crontab, tz: ZoneInfo, now: datetime | None)
 
 def weekly_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
     """The period whose scheduled fire time is the latest one at or before ``now``."""
-    return _period(Cadence.WEEKLY, parse_schedule(schedule), tz, now)
+    return _period(Cadence.WEEKLY, parsed(schedule), tz, now)
 
 
 def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
@@ -148,7 +158,7 @@ def daily_period(schedule: str, tz: ZoneInfo, now: datetime | None = None) -> Pe
     moment early, a manual send late in the evening and a daylight-saving change all land on
     the same key as the scheduled send they belong to.
     """
-    return _period(Cadence.DAILY, daily_cron(schedule), tz, now)
+    return _period(Cadence.DAILY, parsed_daily(schedule), tz, now)
 
 
 def instant_period(after_edition_id: int, now: datetime | None = None) -> Period:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from celery.schedules import crontab
 
 from digest.config import Settings
-from digest.schedule import daily_cron, parse_schedule
+from digest.schedule import parsed, parsed_daily
 from digest.store.models import Cadence, Subscriber
 
 # A change this soon after the previous one keeps the older ``previous_slot``: an edition
@@ -97,8 +97,8 @@ def set_slot(reader: Subscriber, slot: Slot, now: datetime) -> bool:
 
 def _cron(settings: Settings, cadence: Cadence) -> crontab:
     if cadence is Cadence.DAILY:
-        return daily_cron(settings.schedule)
-    return parse_schedule(settings.schedule)
+        return parsed_daily(settings.schedule)
+    return parsed(settings.schedule)
 
 
 def _only(values: set[int]) -> int:
