@@ -16,6 +16,9 @@ the search (``LOOKBACK`` before the last edition), so a post that a running poll
 before a claim but committed just after it, or the posts of an edition that FAILED for
 everyone, go in the next edition instead of being lost. The instant cadence keys each edition
 by the one before it, so two beats racing a poll cannot both claim overlapping posts.
+
+Of the new posts, ``delivery.worthiness`` decides which go now: the operator's minimum (the
+edition waits, an EMPTY claim saying why), maximum (the rest carry over) and hold window.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
+from digest.delivery.worthiness import Leftover, Rules, choose
 from digest.errors import AlreadySentError
 from digest.mail.links import archive_url
 from digest.mail.render import RenderedEdition, render_digest, sections_for
@@ -59,11 +63,17 @@ class Draft:
     period: Period
     posts: list[Post]
     since: datetime | None
+    # New posts left for a later edition: held, carried over, or all waiting (worthiness).
+    left: Leftover = field(default_factory=Leftover)
 
     @property
     def reason(self) -> str:
+        """Why the edition holds nothing (when ``posts`` is empty)."""
+        if self.left.waiting is not None:
+            return self.left.waiting.describe()
         since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
-        return f"no new posts{since}"
+        held = self.left.held_note()
+        return f"no new posts ready{since}: {held}" if held else f"no new posts{since}"
 
 
 def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edition | None:
@@ -78,16 +88,19 @@ def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edi
 def new_posts(session: Session, cadence: Cadence, *, now: datetime,
               first_window: timedelta) -> tuple[list[Post], datetime | None]:
     """Posts to announce: in no sent edition of ``cadence``, first seen since shortly before
-    the last one. The first edition of a cadence (readers who just chose daily, say) holds
-    only posts first seen within ``first_window``, not the blog's whole history."""
+    the last one (or before its newest post, so posts carried over past ``DIGEST_MAX_POSTS``
+    time after time are never dropped). The first edition of a cadence (readers who just
+    chose daily, say) holds only posts first seen within ``first_window``, not the blog's
+    whole history."""
     previous = latest_sent_edition(session, cadence)
     since = previous.created_at if previous else None
     query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
     excluded: set[int] = set()
-    if since is None:
+    if previous is None:
         query = query.where(Post.first_seen_at > now - first_window)
     else:
-        floor = since - LOOKBACK
+        last = previous.created_at
+        floor = min(last, _newest_post(session, previous) or last) - LOOKBACK
         query = query.where(Post.first_seen_at > floor)
         announced = session.scalars(
             select(Edition.post_ids).where(Edition.cadence == cadence,
@@ -101,6 +114,15 @@ def new_posts(session: Session, cadence: Cadence, *, now: datetime,
     return posts, since
 
 
+def _newest_post(session: Session, edition: Edition) -> datetime | None:
+    """When the newest post ``edition`` holds was first seen. An edition takes the oldest
+    posts first, so what it carried over to the next one was first seen after this."""
+    ids = [int(i) for i in edition.post_ids or []]
+    if not ids:
+        return None
+    return session.scalar(select(func.max(Post.first_seen_at)).where(Post.id.in_(ids)))
+
+
 def _predecessor(session: Session, cadence: Cadence) -> int:
     """The id of the latest edition of ``cadence``, sent or failed (0 before the first)."""
     latest = session.scalar(
@@ -111,14 +133,23 @@ def _predecessor(session: Session, cadence: Cadence) -> int:
 
 
 def draft(session: Session, settings: Settings, cadence: Cadence,
-          now: datetime | None = None) -> Draft:
-    """The next edition of ``cadence``: its period and posts (nothing is written)."""
+          now: datetime | None = None, *, manual: bool = False) -> Draft:
+    """The next edition of ``cadence``: its period and posts (nothing is written).
+
+    The thresholds of ``delivery.worthiness`` apply; ``manual`` (a send by hand) ignores the
+    minimum. While a minimum is set, a cadence's first edition also counts posts up to
+    ``DIGEST_MAX_WAIT_DAYS`` older than the first window, so it cannot wait forever.
+    """
     now = now or datetime.now(UTC)
+    rules = Rules.of(settings)
     window = timedelta(days=settings.first_poll_window_days)
-    posts, since = new_posts(session, cadence, now=now, first_window=window)
+    if rules.min_posts > 1:
+        window += rules.max_wait
+    found, since = new_posts(session, cadence, now=now, first_window=window)
+    posts, left = choose(found, cadence, rules, now=now, manual=manual)
     after = _predecessor(session, cadence) if cadence is Cadence.INSTANT else 0
     period = period_for(cadence, settings.schedule, settings.tz, now, after)
-    return Draft(period, posts, since)
+    return Draft(period, posts, since, left)
 
 
 def render_posts(session: Session, settings: Settings, posts: Sequence[Post],
@@ -178,7 +209,7 @@ def _claim(
     attempted: list[str],
 ) -> Edition | None:
     _serialise(session, cadence)
-    upcoming = draft(session, settings, cadence, now)
+    upcoming = draft(session, settings, cadence, now, manual=manual)
     period, posts = upcoming.period, upcoming.posts
     if (manual or cadence is Cadence.INSTANT) and not posts:
         return None  # nothing new: a send by hand, like instant, has no period to mark
