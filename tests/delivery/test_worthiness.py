@@ -29,6 +29,7 @@ from digest.store.models import Base, Cadence, Edition, EditionStatus
 from tests.conftest import make_settings
 from tests.delivery_helpers import add_post, add_readers
 from tests.feedserver import FeedServer, Item, wordpress_feed
+from tests.web.console_client import signed_in_client
 
 MONDAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # 09:00 in Istanbul: weekly and daily are due
 WEEK = timedelta(days=7)
@@ -92,9 +93,27 @@ def test_below_the_minimum_the_digest_waits_and_says_why_then_sends_every_waitin
     assert len(transport.sent) == 1 and "First" in transport.sent[0][0].text
 
 
+def test_the_console_says_why_the_next_digest_waits(tuned: Tuned) -> None:
+    app = tuned(min_posts=3, max_posts=1)
+    add_readers(app, 1)
+    add_post(app, "Early bird", first_seen=datetime.now(UTC) - timedelta(days=1))
+    client, _ = signed_in_client(app)
+    page = client.get("/admin").text
+    assert 'data-testid="next-weekly-posts">Nothing goes out yet: waiting for 3 posts ' \
+        "(1 new); goes anyway from" in page
+    shown = client.get("/admin/next?cadence=weekly")
+    assert "waiting for 3 posts (1 new)" in shown.text
+    add_post(app, "Second", first_seen=datetime.now(UTC) - timedelta(hours=1))
+    add_post(app, "Third", first_seen=datetime.now(UTC) - timedelta(minutes=1))
+    page = client.get("/admin?refresh=1").text  # the minimum is met; the maximum carries 2
+    assert 'data-testid="next-weekly-note">2 more posts wait for the next edition ' \
+        "(DIGEST_MAX_POSTS).<" in page
+    assert "<li>Early bird</li>" in page and "<li>Third</li>" not in page
+
+
 def test_past_the_maximum_wait_the_digest_goes_with_fewer_posts(
         tuned: Tuned, transport: MemoryTransport) -> None:
-    app = tuned(min_posts=3, max_wait_days=10)
+    app = tuned(min_posts=3, max_wait_days=10)  # longer than the first edition's 7-day window
     add_readers(app, 1)
     add_post(app, "Lonely", first_seen=MONDAY - timedelta(days=2))
     assert send_digest(app, now=MONDAY).status == "empty"
