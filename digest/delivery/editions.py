@@ -69,10 +69,10 @@ class Draft:
     @property
     def reason(self) -> str:
         """Why the edition holds nothing (when ``posts`` is empty)."""
-        if self.left.waiting is not None:
-            return self.left.waiting.describe()
-        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
         held = self.left.held_note()
+        if self.left.waiting is not None:
+            return self.left.waiting.describe() + (f"; {held}" if held else "")
+        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
         return f"no new posts ready{since}: {held}" if held else f"no new posts{since}"
 
 

@@ -6,8 +6,9 @@ operator settings then shape the edition from it, in this order:
 1. The hold (``DIGEST_HOLD_MINUTES``; instant and daily only): a post first seen less than
    that long ago waits. A post unpublished meanwhile is marked ``in_feed=False`` by the next
    poll and is never found again; an edited one is stored in its new form, and an edition is
-   rendered when it is claimed, so it goes out as it is by then. Weekly is left alone: a
-   digest a week apart is its own hold.
+   rendered when it is claimed, so it goes out as it is by then. Both need a poll to see the
+   change inside the window (hourly, or a WebSub push), so the hold should exceed the poll
+   interval. Weekly is left alone: a digest a week apart is its own hold.
 2. The minimum (``DIGEST_MIN_POSTS``; weekly and daily): fewer ready posts than that and the
    edition waits (the scheduled claim records an EMPTY edition saying so), unless its oldest
    post was first seen ``DIGEST_MAX_WAIT_DAYS`` ago or more: then it goes with what there is.
