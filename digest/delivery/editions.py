@@ -91,7 +91,7 @@ def new_posts(session: Session, cadence: Cadence, *, now: datetime,
     the last one (or before its newest post, so posts carried over past ``DIGEST_MAX_POSTS``
     time after time are never dropped). The first edition of a cadence (readers who just
     chose daily, say) holds only posts first seen within ``first_window``, not the blog's
-    whole history."""
+    whole history, and no later one reaches further back than that."""
     previous = latest_sent_edition(session, cadence)
     since = previous.created_at if previous else None
     query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
@@ -101,6 +101,9 @@ def new_posts(session: Session, cadence: Cadence, *, now: datetime,
     else:
         last = previous.created_at
         floor = min(last, _newest_post(session, previous) or last) - LOOKBACK
+        first = session.scalar(select(func.min(Edition.created_at)).where(
+            Edition.cadence == cadence, Edition.status.in_(_CLAIMED)))
+        floor = max(floor, (first or last) - first_window)
         query = query.where(Post.first_seen_at > floor)
         announced = session.scalars(
             select(Edition.post_ids).where(Edition.cadence == cadence,

@@ -14,12 +14,10 @@ import pytest
 from sqlalchemy import select, text
 
 from digest.bootstrap import build
-from digest.config import load_settings
 from digest.delivery.dashboard import dashboard
 from digest.delivery.editions import preview
 from digest.delivery.nextdigest import next_digest
 from digest.delivery.send import send_digest
-from digest.errors import ConfigError
 from digest.feeds.poll import poll_feed_url
 from digest.mail.message import build_mime
 from digest.mail.transports.memory import MemoryTransport
@@ -281,14 +279,15 @@ def test_a_post_edited_inside_the_hold_window_is_sent_as_edited(
     assert "Talks collapse" in words and "Talks begin" not in words
 
 
-# Settings an operator may get wrong
-
-
-@pytest.mark.parametrize(("name", "value"), [
-    ("min_posts", 0), ("min_posts", -3), ("max_posts", -1), ("max_wait_days", 0),
-    ("max_wait_days", "inf"), ("max_wait_days", "nan"), ("max_wait_days", 1e12),
-    ("hold_minutes", -1), ("hold_minutes", "inf"), ("min_posts", "three"),
-])
-def test_a_threshold_out_of_range_is_refused_naming_the_setting(name: str, value: object) -> None:
-    with pytest.raises(ConfigError, match=f"DIGEST_{name.upper()}"):
-        load_settings(_env_file=None, **{name: value})
+def test_no_edition_reaches_back_past_the_first_editions_window(
+        tuned: Tuned, transport: MemoryTransport) -> None:
+    """Daily readers join a blog with a history: neither their first digest nor the next one
+    holds posts older than DIGEST_FIRST_POLL_WINDOW_DAYS before the first."""
+    app = tuned()
+    add_readers(app, 1, cadence=Cadence.DAILY)
+    add_post(app, "Three weeks old", first_seen=MONDAY - timedelta(days=20))
+    add_post(app, "Yesterday", first_seen=MONDAY - timedelta(days=1))
+    assert send_digest(app, cadence=Cadence.DAILY, now=MONDAY).posts == ("Yesterday",)
+    add_post(app, "Today", first_seen=MONDAY + timedelta(hours=5))
+    nxt = send_digest(app, cadence=Cadence.DAILY, now=MONDAY + timedelta(days=1))
+    assert nxt.posts == ("Today",)

@@ -1,4 +1,5 @@
-"""``worthiness.choose`` on its own (no database): the order the rules apply in, and edges."""
+"""``worthiness.choose`` on its own (no database): the order the rules apply in, and edges;
+and the settings it reads, refused when out of range."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from digest.config import load_settings
 from digest.delivery.worthiness import Rules, choose
+from digest.errors import ConfigError
 from digest.store.models import Cadence, Post
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -60,3 +63,16 @@ def test_the_maximum_wait_counts_from_the_oldest_ready_post() -> None:
     posts, left = choose(found[1:], Cadence.WEEKLY, rules, now=NOW)
     assert posts == [] and left.waiting is not None
     assert left.waiting.until == NOW + timedelta(days=13)
+
+
+# Settings an operator may get wrong
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("min_posts", 0), ("min_posts", -3), ("max_posts", -1), ("max_wait_days", 0),
+    ("max_wait_days", "inf"), ("max_wait_days", "nan"), ("max_wait_days", 1e12),
+    ("hold_minutes", -1), ("hold_minutes", "inf"), ("min_posts", "three"),
+])
+def test_a_threshold_out_of_range_is_refused_naming_the_setting(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"DIGEST_{name.upper()}"):
+        load_settings(_env_file=None, **{name: value})
