@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     complaint_breaker_rate: float = Field(default=0.003, ge=0, le=1)
     complaint_breaker_min: int = Field(default=3, ge=1)
 
+    # Digests worth opening (delivery.worthiness). A weekly or daily digest waits for
+    # min_posts new posts, but goes anyway once its oldest post has waited max_wait_days; any
+    # digest holds at most max_posts (0: no limit), the oldest first, the rest carried over to
+    # the next one. Instant and daily digests leave out posts first seen less than
+    # hold_minutes ago (unpublished meanwhile: never sent; edited: sent as edited).
+    min_posts: int = Field(default=1, ge=1)
+    max_wait_days: float = Field(default=14, gt=0, le=3650, allow_inf_nan=False)
+    max_posts: int = Field(default=0, ge=0)
+    hold_minutes: float = Field(default=0, ge=0, le=7 * 24 * 60, allow_inf_nan=False)
+
     # Readers
     welcome_with_latest: bool = True
     confirm_max_age_hours: int = 72

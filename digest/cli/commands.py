@@ -95,12 +95,13 @@ def preview(
     cadence: CadenceOpt = Cadence.WEEKLY,
 ) -> None:
     """Render what `digest send` would send now, without sending or recording anything."""
-    from digest.delivery.editions import NOTHING_NEW
     from digest.delivery.editions import preview as render_preview
+    from digest.delivery.nextdigest import next_digest
 
-    rendered = render_preview(open_app(), cadence=cadence)
-    if rendered is None:
-        out.print(NOTHING_NEW, highlight=False)
+    app = open_app()
+    rendered = render_preview(app, cadence=cadence)
+    if rendered is None:  # why: nothing new, or waiting for the minimum or the hold window
+        out.print(f"Nothing to send: {next_digest(app, cadence).reason}", highlight=False)
         return
     out.print(f"Subject: {rendered.subject}", highlight=False)
     if out_file is not None:

@@ -59,6 +59,8 @@ class NextDigest:
     when: datetime  # in the operator's time zone
     posts: tuple[str, ...]
     recipients: int
+    # Why new posts are not in it yet (the minimum, the hold window), or what it carries over.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,11 @@ def next_digests(session: Session, settings: Settings, counts: Census,
             when = next_fire(_daily_schedule(settings.schedule), tz, now)
         else:
             when = _next_instant(now, tz)
+        left = upcoming.left
+        note = (upcoming.reason if not upcoming.posts and (left.waiting or left.held)
+                else left.carried_note())
         found.append(NextDigest(cadence, when, tuple(p.title for p in upcoming.posts),
-                                counts.recipients(cadence)))
+                                counts.recipients(cadence), note))
     return found
 
 

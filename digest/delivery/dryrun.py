@@ -51,7 +51,7 @@ def dry_run_result(app: App, cadence: Cadence, *, manual: bool,
                    now: datetime | None = None) -> SendResult:
     """What ``send_digest(cadence=..., manual=...)`` would send now."""
     with app.sessions() as session:
-        upcoming = draft(session, app.settings, cadence, now)
+        upcoming = draft(session, app.settings, cadence, now, manual=manual)
         if upcoming.posts:
             render_posts(session, app.settings, upcoming.posts)  # fails here if it would there
         readers = count_recipients(session, cadence)
@@ -69,11 +69,11 @@ def dry_run_result(app: App, cadence: Cadence, *, manual: bool,
         reason = f"the digest for {upcoming.period.key} was already sent (edition {taken})"
         return SendResult(None, "dry-run", reason, readers, 0, 0, 0, cadence.value)
     if not upcoming.posts:
-        reason = NOTHING_NEW if manual else upcoming.reason
+        reason = upcoming.reason if upcoming.left.held or not manual else NOTHING_NEW
     elif not readers:
         reason = NO_READERS
     else:
-        reason = None
+        reason = upcoming.left.carried_note()
     batches = -(-readers // size) if upcoming.posts else 0
     return SendResult(None, "dry-run", reason, readers, batches, 0, 0, cadence.value,
                       names if upcoming.posts else (), partial)

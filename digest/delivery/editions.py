@@ -16,6 +16,9 @@ the search (``LOOKBACK`` before the last edition), so a post that a running poll
 before a claim but committed just after it, or the posts of an edition that FAILED for
 everyone, go in the next edition instead of being lost. The instant cadence keys each edition
 by the one before it, so two beats racing a poll cannot both claim overlapping posts.
+
+Of the new posts, ``delivery.worthiness`` decides which go now: the operator's minimum (the
+edition waits, an EMPTY claim saying why), maximum (the rest carry over) and hold window.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.delivery.periods import scheduled_period
+from digest.delivery.worthiness import Leftover, Rules, choose
 from digest.errors import AlreadySentError
 from digest.mail.links import archive_url
 from digest.mail.render import RenderedEdition, render_digest, sections_for
@@ -60,11 +64,17 @@ class Draft:
     period: Period
     posts: list[Post]
     since: datetime | None
+    # New posts left for a later edition: held, carried over, or all waiting (worthiness).
+    left: Leftover = field(default_factory=Leftover)
 
     @property
     def reason(self) -> str:
+        """Why the edition holds nothing (when ``posts`` is empty)."""
+        held = self.left.held_note()
+        if self.left.waiting is not None:
+            return self.left.waiting.describe() + (f"; {held}" if held else "")
         since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
-        return f"no new posts{since}"
+        return f"no new posts ready{since}: {held}" if held else f"no new posts{since}"
 
 
 def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edition | None:
@@ -79,16 +89,22 @@ def latest_sent_edition(session: Session, cadence: Cadence | None = None) -> Edi
 def new_posts(session: Session, cadence: Cadence, *, now: datetime,
               first_window: timedelta) -> tuple[list[Post], datetime | None]:
     """Posts to announce: in no sent edition of ``cadence``, first seen since shortly before
-    the last one. The first edition of a cadence (readers who just chose daily, say) holds
-    only posts first seen within ``first_window``, not the blog's whole history."""
+    the last one (or before its newest post, so posts carried over past ``DIGEST_MAX_POSTS``
+    time after time are never dropped). The first edition of a cadence (readers who just
+    chose daily, say) holds only posts first seen within ``first_window``, not the blog's
+    whole history, and no later one reaches further back than that."""
     previous = latest_sent_edition(session, cadence)
     since = previous.created_at if previous else None
     query = select(Post).where(Post.announce.is_(True), Post.in_feed.is_(True))
     excluded: set[int] = set()
-    if since is None:
+    if previous is None:
         query = query.where(Post.first_seen_at > now - first_window)
     else:
-        floor = since - LOOKBACK
+        last = previous.created_at
+        floor = min(last, _newest_post(session, previous) or last) - LOOKBACK
+        first = session.scalar(select(func.min(Edition.created_at)).where(
+            Edition.cadence == cadence, Edition.status.in_(_CLAIMED)))
+        floor = max(floor, (first or last) - first_window)
         query = query.where(Post.first_seen_at > floor)
         announced = session.scalars(
             select(Edition.post_ids).where(Edition.cadence == cadence,
@@ -102,6 +118,15 @@ def new_posts(session: Session, cadence: Cadence, *, now: datetime,
     return posts, since
 
 
+def _newest_post(session: Session, edition: Edition) -> datetime | None:
+    """When the newest post ``edition`` holds was first seen. An edition takes the oldest
+    posts first, so what it carried over to the next one was first seen after this."""
+    ids = [int(i) for i in edition.post_ids or []]
+    if not ids:
+        return None
+    return session.scalar(select(func.max(Post.first_seen_at)).where(Post.id.in_(ids)))
+
+
 def _predecessor(session: Session, cadence: Cadence) -> int:
     """The id of the latest edition of ``cadence``, sent or failed (0 before the first)."""
     latest = session.scalar(
@@ -112,19 +137,28 @@ def _predecessor(session: Session, cadence: Cadence) -> int:
 
 
 def draft(session: Session, settings: Settings, cadence: Cadence,
-          now: datetime | None = None, period: Period | None = None) -> Draft:
+          now: datetime | None = None, period: Period | None = None, *,
+          manual: bool = False) -> Draft:
     """The next edition of ``cadence``: its period and posts (nothing is written).
 
     The period is ``period`` if given, else the one a scheduled send would claim now
-    (``periods.scheduled_period``: readers' own hours may start the next one early)."""
+    (``periods.scheduled_period``: readers' own hours may start the next one early).
+    The thresholds of ``delivery.worthiness`` apply; ``manual`` (a send by hand) ignores the
+    minimum. While a minimum is set, a cadence's first edition also counts posts up to
+    ``DIGEST_MAX_WAIT_DAYS`` older than the first window, so it cannot wait forever.
+    """
     now = now or datetime.now(UTC)
+    rules = Rules.of(settings)
     window = timedelta(days=settings.first_poll_window_days)
-    posts, since = new_posts(session, cadence, now=now, first_window=window)
+    if rules.min_posts > 1:
+        window += rules.max_wait
+    found, since = new_posts(session, cadence, now=now, first_window=window)
+    posts, left = choose(found, cadence, rules, now=now, manual=manual)
     if period is None and cadence is Cadence.INSTANT:
         period = instant_period(_predecessor(session, cadence), now)
     elif period is None:
         period = scheduled_period(session, settings, cadence, now)
-    return Draft(period, posts, since)
+    return Draft(period, posts, since, left)
 
 
 def render_posts(session: Session, settings: Settings, posts: Sequence[Post],
@@ -185,7 +219,7 @@ def _claim(
     period: Period | None = None,
 ) -> Edition | None:
     _serialise(session, cadence)
-    upcoming = draft(session, settings, cadence, now, period)
+    upcoming = draft(session, settings, cadence, now, period, manual=manual)
     period, posts = upcoming.period, upcoming.posts
     if (manual or cadence is Cadence.INSTANT) and not posts:
         return None  # nothing new: a send by hand, like instant, has no period to mark

@@ -7,6 +7,7 @@ import html as html_lib
 from email import policy
 from pathlib import Path
 
+import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -157,6 +158,16 @@ def test_preview_writes_html(env: dict[str, str], tmp_path: Path) -> None:
     result = runner.invoke(cli, ["preview", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert LEAD_TITLE in out.read_text()
+
+
+def test_preview_says_why_nothing_goes_yet(env: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_MIN_POSTS", "500")
+    runner.invoke(cli, ["poll"])
+    result = runner.invoke(cli, ["preview"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Nothing to send: waiting for 500 posts (")
+    assert "goes anyway from" in result.output
 
 
 def _parts(path: Path) -> tuple[str, str]:
