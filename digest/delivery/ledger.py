@@ -117,7 +117,8 @@ def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
             raise EditionError(f"no batch {batch_id!r} in the ledger")
         edition = batch.edition
         rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key)
+            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.link_key,
+                   Subscriber.topic_ids)
             .where(*eligible(edition.cadence, edition.max_subscriber_id),
                    Subscriber.id > batch.after_id, Subscriber.id <= batch.upto_id)
             .order_by(Subscriber.id)
