@@ -168,3 +168,66 @@ def test_the_pure_rule_and_the_preview_helper(app: App) -> None:
         assert posts_for_reader(s, all_posts, [ids["Trade"]]) == [all_posts[1], all_posts[2]]
         assert posts_for_reader(s, all_posts, None) == all_posts
         assert posts_for_reader(s, all_posts, [9999]) == all_posts  # unknown: everything
+
+
+def test_topics_and_posts_received_elsewhere_combine(app: App, transport) -> None:
+    """Weekly readers switched to daily: each gets the posts of their topics they have not
+    had yet; one whose topic posts all came in the weekly digest is ALREADY_RECEIVED."""
+    from digest.store.models import Cadence, DeliveryStatus
+
+    ids = {name: _topic(app, name) for name in ("Russia", "Trade")}
+    _post(app, "Moscow talks open", ids["Russia"])
+    _post(app, "Editor's note")
+    add_readers(app, 2)
+    _follow(app, {1: [ids["Russia"]], 2: [ids["Trade"]]})
+    assert send_digest(app, cadence=Cadence.WEEKLY).status == "sent"
+    transport.sent.clear()
+    with transaction(app.sessions) as s:
+        for sid in (1, 2):
+            s.get_one(Subscriber, sid).cadence = Cadence.DAILY
+    _post(app, "Tariffs cut", ids["Trade"])
+
+    daily = send_digest(app, cadence=Cadence.DAILY)
+
+    got = _mails(transport)
+    assert set(got) == {"reader1@example.org"}
+    (trade,) = got["reader1@example.org"]
+    assert "Tariffs cut" in trade and "Editor's note" not in trade
+    with app.sessions() as s:
+        rows = dict(s.execute(select(Delivery.subscriber_id, Delivery.status)
+                              .where(Delivery.edition_id == daily.edition_id)).all())
+    assert rows == {1: DeliveryStatus.ALREADY_RECEIVED, 2: DeliveryStatus.HANDED}
+
+
+def test_a_batch_interrupted_mid_send_resumes_without_mailing_anyone_twice(app: App) -> None:
+    """The connection drops after the first reader of a request: the retry resumes after the
+    readers handed over and passes the readers with nothing in their topics, and the batch
+    ends sent."""
+    from digest.mail.transports.base import BatchInterrupted
+    from digest.mail.transports.memory import MemoryTransport
+
+    ids = {name: _topic(app, name) for name in ("Russia", "Sport")}
+    _post(app, "Moscow talks open", ids["Russia"])
+    add_readers(app, 6)
+    _follow(app, {1: [ids["Sport"]], 2: [ids["Russia"]], 3: [ids["Sport"]], 4: None,
+                  5: [ids["Sport"]], 6: [ids["Russia"]]})
+    flaky = MemoryTransport()
+    calls = {"n": 0}
+    real = flaky.send_batch
+
+    def send_batch(mail, recipients):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real(mail, recipients[:1])
+            raise BatchInterrupted("connection dropped", accepted=1)
+        return real(mail, recipients)
+
+    flaky.send_batch = send_batch  # type: ignore[method-assign]
+    app.transport = lambda: flaky  # type: ignore[method-assign]
+    result = send_digest(app)
+    assert result.status == "sent" and calls["n"] == 2
+    assert sorted(flaky.recipients) == ["reader1@example.org", "reader3@example.org",
+                                        "reader5@example.org"]
+    assert _deliveries(app) == {2, 4, 6}
+    with app.sessions() as s:
+        assert [b.status for b in s.scalars(select(Batch))] == [BatchStatus.SENT]
