@@ -34,9 +34,9 @@ def topic_ids_for(session: Session, categories: Iterable[str]) -> dict[str, int]
         if key and key not in names:
             names[key] = name
     found = _by_key(session, list(names))
-    for key, name in names.items():
+    for key in sorted(names):  # one order for every poller: two never wait on each other
         if key not in found:
-            found[key] = _create(session, key, name)
+            found[key] = _create(session, key, names[key])
     return found
 
 

@@ -130,3 +130,42 @@ def test_the_wordpress_feed_categories_become_topics(
     assert topics["minsk process"] == "Minsk process" and topics["nato"] == "NATO"
     newest = _post_topics(sqlite_app)["Russia-West Negotiations Start"]
     assert newest[:3] == ["Uncategorized", "Russia", "NATO"]
+
+
+def test_two_polls_creating_the_same_topics_at_once_both_succeed(app: App) -> None:
+    """PostgreSQL: the second insert waits for the first transaction, then the unique key
+    refuses it; only that savepoint is rolled back and the first poller's rows are used."""
+    import threading
+    import time
+
+    if app.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: there is no such race")
+    first_in = threading.Event()
+    results: dict[str, dict[str, int]] = {}
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction(app.sessions) as s:
+                results["first"] = topic_ids_for(s, ["Trade", "NATO"])
+                first_in.set()
+                time.sleep(0.5)  # the second poller is now waiting on these keys
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            first_in.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_in.wait(10)
+    started = time.monotonic()
+    with transaction(app.sessions) as s:
+        results["second"] = topic_ids_for(s, ["nato", "Russia", "TRADE"])
+    waited = time.monotonic() - started
+    thread.join(10)
+    assert waited >= 0.3  # it did meet the first poller's uncommitted rows
+    assert not errors
+    with app.sessions() as s:
+        rows = {t.key: t.id for t in s.scalars(select(Topic))}
+    assert set(rows) == {"nato", "russia", "trade"}
+    assert results["first"] == {k: rows[k] for k in ("nato", "trade")}
+    assert results["second"] == rows
