@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import null, update
 from sqlalchemy.orm import Session
 
 from digest.feeds.topic_catalog import VisibleTopic, visible_topics
@@ -28,9 +29,15 @@ def set_reader_topics(session: Session, subscriber: Subscriber,
         if text.isascii() and text.isdigit() and len(text) <= 18:
             wanted.add(int(text))
     chosen = [t.id for t in visible_topics(session) if t.id in wanted]
-    subscriber.topic_ids = chosen or None
-    session.flush()
-    return subscriber.topic_ids
+    if chosen:
+        subscriber.topic_ids = chosen
+        session.flush()
+        return chosen
+    session.flush()  # everything: SQL NULL (not JSON null), so `IS NULL` finds these readers
+    session.execute(update(Subscriber).where(Subscriber.id == subscriber.id)
+                    .values(topic_ids=null()).execution_options(synchronize_session=False))
+    session.expire(subscriber, ["topic_ids"])
+    return None
 
 
 def chosen_topics(session: Session, subscriber: Subscriber) -> set[int]:

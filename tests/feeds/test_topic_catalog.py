@@ -138,3 +138,5 @@ def test_a_readers_choice_keeps_only_visible_topics(app: App) -> None:
         assert set_reader_topics(s, reader, []) is None
     with app.sessions() as s:
         assert s.get_one(Subscriber, 1).topic_ids is None  # everything
+        assert s.scalar(select(Subscriber.id).where(Subscriber.id == 1,
+                                                    Subscriber.topic_ids.is_(None))) == 1
