@@ -9,7 +9,6 @@ ignored). The console page and ``digest topics ...`` are thin shells over these 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from digest.errors import NoSuchTopicError, TopicError
 from digest.feeds.categories import clean_category
+from digest.feeds.topics import stored_ids
 from digest.store.models import Post, Subscriber, SubscriberStatus, Topic
 
 __all__ = [
@@ -87,19 +87,9 @@ def _tally(session: Session, column: object, where: object,
         query = query.where(where)
     counts: Counter[int] = Counter()
     for text, n in session.execute(query):
-        for topic in _with_ancestors(_ids(text), parent):
+        for topic in _with_ancestors(stored_ids(text) or (), parent):
             counts[topic] += int(n)
     return counts
-
-
-def _ids(text: str | None) -> list[int]:
-    try:
-        value = json.loads(text) if text else None
-    except ValueError:
-        return []
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
 
 
 def _with_ancestors(ids: Iterable[int], parent: dict[int, int]) -> set[int]:

@@ -12,6 +12,7 @@ the post had no such category.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from digest.feeds.categories import MAX_LENGTH, clean_category, topic_key
 from digest.store.models import Topic
 
-__all__ = ["Resolver", "load_resolver", "topic_ids_for"]
+__all__ = ["Resolver", "load_resolver", "stored_ids", "topic_ids_for"]
 
 
 def topic_ids_for(session: Session, categories: Iterable[str]) -> dict[str, int]:
@@ -113,3 +114,15 @@ def load_resolver(session: Session) -> Resolver:
         if merged is not None:
             parent[int(topic_id)] = int(merged)
     return Resolver(frozenset(known), frozenset(hidden), parent)
+
+
+def stored_ids(text: str | None) -> list[int] | None:
+    """A ``topic_ids`` column read as text (to group rows by it): the ids, or None for
+    NULL, JSON null or anything that is not a list."""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(value, list):
+        return None
+    return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]

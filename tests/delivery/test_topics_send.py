@@ -231,3 +231,29 @@ def test_a_batch_interrupted_mid_send_resumes_without_mailing_anyone_twice(app: 
     assert _deliveries(app) == {2, 4, 6}
     with app.sessions() as s:
         assert [b.status for b in s.scalars(select(Batch))] == [BatchStatus.SENT]
+
+
+def test_the_dry_run_says_who_gets_fewer_posts_by_topic(app: App, transport) -> None:
+    _world(app)
+    plan = send_digest(app, dry_run=True)
+    assert plan.status == "dry-run" and plan.recipients == 5
+    assert sorted(plan.by_topic) == [
+        (1, ("Editor's note",)),  # Sport: only the post without a topic
+        (1, ("Moscow talks open", "Editor's note")),
+        (1, ("Tariffs cut", "Editor's note")),
+    ]
+    text = plan.describe()
+    assert "1 reader follows topics that leave out some posts and will get only: " \
+        "Moscow talks open; Editor's note" in text
+    assert transport.sent == []
+
+
+def test_the_dry_run_counts_readers_with_no_post_in_their_topics(app: App) -> None:
+    ids = {name: _topic(app, name) for name in ("Russia", "Sport")}
+    _post(app, "Moscow talks open", ids["Russia"])
+    add_readers(app, 3)
+    _follow(app, {1: [ids["Sport"]], 2: [ids["Sport"]]})
+    plan = send_digest(app, dry_run=True)
+    assert plan.by_topic == ((2, ()),)
+    assert "2 readers follow topics with no post in this digest and will get no mail" \
+        in plan.describe()

@@ -97,3 +97,17 @@ def test_changes_need_the_csrf_token_and_a_session(app) -> None:
     assert _topics(app) == before
     stranger = TestClient(console_app(app), base_url=BASE_URL, follow_redirects=False)
     assert stranger.get("/admin/topics").status_code == 303
+
+
+def test_the_send_page_says_who_gets_fewer_posts_by_topic(app) -> None:
+    ids = _seed(app)
+    add_post(app, "Editor's note")
+    add_readers(app, 1, start=2)
+    with transaction(app.sessions) as s:
+        s.get_one(Subscriber, 3).topic_ids = [ids["Trade"]]
+    client, _ = signed_in_client(app)
+    page = client.get("/admin/send-now")
+    assert page.status_code == 200
+    said = page.text.split('data-testid="send-by-topic">')[1].split("</p>")[0]
+    assert said == ("1 of them follow topics that leave out some posts and will get only: "
+                    "Editor&#39;s note.")
