@@ -1,4 +1,6 @@
-"""What the dry run says about readers who follow topics: how many get which posts.
+"""Readers who follow topics, judged in the database: what the dry run says about them, and
+which readers an edition has any post for (a resend leaves out the others: they had nothing,
+so no record, and would otherwise be planned again on every resend).
 
 Readers are grouped by their stored choice in the database (few distinct choices, however
 many readers), and each choice is judged once by ``topicfilter``'s rule.
@@ -8,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import ColumnElement, Text, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from digest.delivery.plan import eligible
 from digest.delivery.topicfilter import EditionTopics
 from digest.feeds.topics import stored_ids
-from digest.store.models import Cadence, Post, Subscriber
+from digest.store.models import Cadence, Edition, Post, Subscriber
 
-__all__ = ["topic_readers"]
+__all__ = ["has_posts_for", "topic_readers"]
 
 
 def topic_readers(session: Session, cadence: Cadence,
@@ -38,3 +40,18 @@ def topic_readers(session: Session, cadence: Cadence,
     return tuple(sorted(
         ((n, tuple(p.title for p in posts if p.id in got)) for got, n in groups.items()),
         key=lambda item: (-item[0], item[1])))
+
+
+def has_posts_for(session: Session, edition: Edition) -> ColumnElement[bool]:
+    """True for readers whose topics leave at least one of ``edition``'s posts (a condition
+    on ``Subscriber``; true for everyone when no choice leaves none)."""
+    topics = EditionTopics.load(session, list(edition.post_ids or ()))
+    if not topics.topical or not topics.all:
+        return true()
+    chosen = cast(Subscriber.topic_ids, Text)
+    empty = [text for (text,) in session.execute(
+        select(chosen).where(*eligible(edition.cadence), Subscriber.topic_ids.is_not(None))
+        .group_by(chosen)) if text is not None and not topics.for_reader(stored_ids(text))]
+    if not empty:
+        return true()
+    return or_(Subscriber.topic_ids.is_(None), chosen.not_in(empty))

@@ -257,3 +257,28 @@ def test_the_dry_run_counts_readers_with_no_post_in_their_topics(app: App) -> No
     assert plan.by_topic == ((2, ()),)
     assert "2 readers follow topics with no post in this digest and will get no mail" \
         in plan.describe()
+
+
+def test_a_resend_leaves_out_readers_whose_topics_had_nothing(app: App, transport) -> None:
+    """They have no record, yet they did not miss it: a resend neither plans them nor counts
+    them again, however often it runs; a reader who did miss it still gets it."""
+    from digest.delivery.resend import resend_edition
+    from digest.store.models import Edition
+
+    ids = {name: _topic(app, name) for name in ("Russia", "Sport")}
+    _post(app, "Moscow talks open", ids["Russia"])
+    add_readers(app, 3)
+    _follow(app, {1: [ids["Sport"]], 2: [ids["Russia"]], 3: None})
+    sent = send_digest(app)
+    with app.sessions() as s:
+        planned = s.get_one(Edition, sent.edition_id).recipient_count
+    for _ in range(2):
+        again = resend_edition(app, sent.edition_id)
+        assert again.status == "empty" and "already received" in (again.reason or "")
+    add_readers(app, 1, start=3)  # joined later, follows everything
+    late = resend_edition(app, sent.edition_id)
+    assert late.status == "sent" and late.recipients == 1
+    with app.sessions() as s:
+        assert s.get_one(Edition, sent.edition_id).recipient_count == planned + 1
+    assert sorted(r for _, batch in transport.sent for r in (x.email for x in batch)) == [
+        "reader1@example.org", "reader2@example.org", "reader3@example.org"]
