@@ -54,13 +54,14 @@ class EditionTopics:
 
     def for_reader(self, reader_topic_ids: object) -> frozenset[int]:
         """The posts a reader whose stored ``topic_ids`` is this gets (memoised per list)."""
-        if not self.topical or not isinstance(reader_topic_ids, list) or not reader_topic_ids:
+        if not self.topical or not isinstance(reader_topic_ids, list):
             return self.all
-        key = tuple(reader_topic_ids)
+        key = tuple(v for v in reader_topic_ids if isinstance(v, int))  # JSON: anything
+        if not key:
+            return self.all
         posts = self._memo.get(key)
         if posts is None:
-            posts = reader_posts(self.post_topics, self.resolver.effective_set(reader_topic_ids)
-                                 or None)
+            posts = reader_posts(self.post_topics, self.resolver.effective_set(key) or None)
             self._memo[key] = posts
         return posts
 

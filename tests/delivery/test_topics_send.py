@@ -168,6 +168,8 @@ def test_the_pure_rule_and_the_preview_helper(app: App) -> None:
         assert posts_for_reader(s, all_posts, [ids["Trade"]]) == [all_posts[1], all_posts[2]]
         assert posts_for_reader(s, all_posts, None) == all_posts
         assert posts_for_reader(s, all_posts, [9999]) == all_posts  # unknown: everything
+        hostile = [[ids["Trade"]], {"a": 1}, "x", None, True, ids["Trade"]]
+        assert posts_for_reader(s, all_posts, hostile) == [all_posts[1], all_posts[2]]
 
 
 def test_topics_and_posts_received_elsewhere_combine(app: App, transport) -> None:
