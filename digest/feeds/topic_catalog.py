@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from digest.errors import NoSuchTopicError, TopicError
@@ -71,7 +71,8 @@ def list_topics(session: Session) -> list[CatalogTopic]:
     names = {t.id: t.name for t in topics}
     posts = _tally(session, cast(Post.topic_ids, Text), None, parent)
     readers = _tally(session, cast(Subscriber.topic_ids, Text),
-                     Subscriber.status == SubscriberStatus.ACTIVE, parent)
+                     and_(Subscriber.status == SubscriberStatus.ACTIVE,
+                          Subscriber.topic_ids.is_not(None)), parent)
     found = [CatalogTopic(t.id, t.key, t.name, bool(t.hidden), t.merged_into_id,
                           names.get(t.merged_into_id) if t.merged_into_id else None,
                           posts[t.id], readers[t.id]) for t in topics]
