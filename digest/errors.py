@@ -13,10 +13,12 @@
     ├── EditionError                a digest cannot be built or claimed
     │   ├── AlreadySentError        this cadence and period already has an edition
     │   └── NoSuchEditionError      no edition has this number
-    └── SubscriberError             bad reader input (address, token, import file)
-        ├── InvalidEmailError
-        ├── InvalidTokenError
-        └── RateLimitedError        too many requests (carries retry_after seconds)
+    ├── SubscriberError             bad reader input (address, token, import file)
+    │   ├── InvalidEmailError
+    │   ├── InvalidTokenError
+    │   └── RateLimitedError        too many requests (carries retry_after seconds)
+    └── TopicError                  a topic change the catalog refuses (a merge cycle, a name)
+        └── NoSuchTopicError        no topic has this id
 
 Lower-library errors (httpx, feedparser, sendgrid, smtplib) are translated into these at the
 boundary with ``raise ... from exc`` so that shells only ever catch ``DigestError``.
@@ -120,3 +122,15 @@ class RateLimitedError(SubscriberError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many requests; try again in {retry_after} s")
         self.retry_after = retry_after
+
+
+class TopicError(DigestError):
+    """A topic change the catalog refuses (merging into itself or in a cycle, an empty name)."""
+
+
+class NoSuchTopicError(TopicError):
+    """No topic has this id."""
+
+    def __init__(self, topic_id: int) -> None:
+        super().__init__(f"no topic {topic_id} (see `digest topics list`)")
+        self.topic_id = topic_id

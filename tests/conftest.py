@@ -215,3 +215,12 @@ def sqlite_app(tmp_path: Path, transport: MemoryTransport) -> Iterator[App]:
     schema.upgrade(built.engine)
     yield built
     built.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_variants() -> Iterator[None]:
+    """Each test starts with an empty per-process cache of rendered variants."""
+    from digest.delivery.variants import variants
+
+    variants.clear()
+    yield

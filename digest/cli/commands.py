@@ -24,6 +24,7 @@ from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
 from digest.cli.pausing import pause, resume
 from digest.cli.readers import subscribers_cli
+from digest.cli.topics import topics_cli
 from digest.store.models import MAX_ID, Cadence
 
 cli = typer.Typer(
@@ -34,6 +35,7 @@ cli = typer.Typer(
 )
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(feeds_cli, name="feeds")
+cli.add_typer(topics_cli, name="topics")
 cli.command()(pause)
 cli.command()(resume)
 cli.command("metrics-server")(metrics_server)

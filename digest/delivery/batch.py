@@ -19,9 +19,11 @@ from digest.delivery.ledger import (
     settled_by_events,
 )
 from digest.delivery.outcomes import BatchOutcome
-from digest.delivery.received import render_variant, still_new
+from digest.delivery.received import still_new
 from digest.delivery.record import already_handed, mark_failed, record_handed
 from digest.delivery.retry import backoff
+from digest.delivery.topicfilter import EditionTopics
+from digest.delivery.variants import variant_of
 from digest.errors import PermanentDeliveryError, TransientDeliveryError
 from digest.mail.compose import outgoing_mail as compose_mail
 from digest.mail.message import OutgoingMail, Recipient
@@ -151,36 +153,45 @@ def _plan(app: App, batch: Batch, edition: Edition, rows: Sequence[Any],
           batch_id: str) -> tuple[list[tuple[OutgoingMail, list[Any]]], set[int]]:
     """The batch's readers grouped by the mail each gets, and those who need none.
 
-    Readers already handed this edition (a retry, a re-drive) are left out; so are readers who
-    received every post of it in another edition (recorded as ALREADY_RECEIVED). Readers who
-    received some get a variant with only the rest, rendered once per distinct set of posts.
+    A reader gets the posts in their topics (``topicfilter``) not received in another edition
+    (``received.still_new``). Readers already handed it (a retry) are left out; so are readers
+    whose topics had no post (no record); readers who received all theirs elsewhere are
+    recorded as ALREADY_RECEIVED. Sets other than the whole edition are variants (``variants``).
     """
     ids = [int(r.id) for r in rows]
     with app.sessions() as session:
         done = already_handed(session, edition.id, ids)
         had_all: list[int] = []
+        nothing: list[int] = []
         needs = still_new(session, edition, batch.after_id, batch.upto_id)
-        full: list[Any] = []
-        partial: dict[frozenset[int], list[Any]] = {}
+        topics = EditionTopics.load(session, list(edition.post_ids or ()))
+        by_posts: dict[frozenset[int], list[Any]] = {topics.all: []}
         for row in rows:
             if row.id in done:
                 continue
-            posts = needs.get(row.id)
-            if posts is None:
-                full.append(row)
-            elif posts:
-                partial.setdefault(posts, []).append(row)
-            else:
-                had_all.append(row.id)  # every post already received elsewhere
-        groups = [(outgoing_mail(app.settings, edition, batch_id), full)] if full else []
-        for posts, readers in partial.items():
-            variant = render_variant(session, app.settings, edition, posts)
+            posts = topics.for_reader(row.topic_ids)
+            if not posts and topics.all:
+                nothing.append(row.id)  # none of their topics had a post: no mail, no record
+                continue
+            new = needs.get(row.id)
+            if new is not None:
+                posts = posts & new
+                if not posts:
+                    had_all.append(row.id)  # every post already received elsewhere
+                    continue
+            by_posts.setdefault(posts, []).append(row)
+        groups = []
+        for posts, readers in by_posts.items():
+            if not readers:
+                continue
+            variant = None if posts == topics.all else variant_of(
+                session, app.settings, edition, posts)
             groups.append((outgoing_mail(app.settings, edition, batch_id, variant), readers))
     if had_all:  # recorded, so stats account for them and a resend leaves them out
         with transaction(app.sessions) as session:
             record_handed(session, edition.id, had_all, utcnow(),
                           DeliveryStatus.ALREADY_RECEIVED)
-    return groups, done | set(had_all)
+    return groups, done | set(had_all) | set(nothing)
 
 
 def send_batch(app: App, batch_id: str, *, transport: Transport | None = None,

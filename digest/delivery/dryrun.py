@@ -3,7 +3,8 @@
 It reads what the send reads: the same draft (``editions.draft``), the same readers
 (``plan.count_recipients``), the same batch size, and, through ``received.still_new`` (what
 the batch send itself asks), which readers already received some of these posts in another
-edition and so would get only the rest, or nothing.
+edition and so would get only the rest, or nothing; through ``topicplan``, which readers'
+topics leave out some posts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from digest.delivery.editions import NOTHING_NEW, draft, render_posts
 from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import NO_READERS, batch_size_for, count_recipients, eligible
 from digest.delivery.received import still_new
+from digest.delivery.topicplan import topic_readers
 from digest.runtime import App
 from digest.store.models import Cadence, Edition, EditionStatus, Post, Subscriber
 
@@ -61,6 +63,8 @@ def dry_run_result(app: App, cadence: Cadence, *, manual: bool,
                                      Edition.status != EditionStatus.EMPTY)).first()
         partial = (partial_readers(session, cadence, upcoming.posts)
                    if upcoming.posts and readers else ())
+        by_topic = (topic_readers(session, cadence, upcoming.posts)
+                    if upcoming.posts and readers else ())
     transport = app.transport()
     size = batch_size_for(app.settings, transport)
     transport.close()
@@ -76,4 +80,4 @@ def dry_run_result(app: App, cadence: Cadence, *, manual: bool,
         reason = upcoming.left.carried_note()
     batches = -(-readers // size) if upcoming.posts else 0
     return SendResult(None, "dry-run", reason, readers, batches, 0, 0, cadence.value,
-                      names if upcoming.posts else (), partial)
+                      names if upcoming.posts else (), partial, by_topic)

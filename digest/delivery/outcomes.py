@@ -42,6 +42,9 @@ class SendResult:
     # Readers who already received some of the posts elsewhere: (how many, the titles they
     # still get; none: they are skipped). Filled in by a dry run.
     partial: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # Readers whose topics leave out some of the posts: (how many, the titles they get;
+    # none: no post in their topics, no mail). Filled in by a dry run.
+    by_topic: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     def describe(self) -> str:
         """The outcome for the operator, then the posts' titles (a dry run lists the same)."""
@@ -67,6 +70,11 @@ class SendResult:
             who = f"of them, {plural(count, 'reader')} already received"
             line += (f"\n{who} some of these posts and will get only: {'; '.join(titles)}"
                      if titles else f"\n{who} all of these posts and will get nothing")
+        for count, titles in self.by_topic:
+            who = f"of them, {plural(count, 'reader')} {'follows' if count == 1 else 'follow'}"
+            line += (f"\n{who} topics that leave out some posts and will get only: "
+                     f"{'; '.join(titles)}" if titles
+                     else f"\n{who} topics with no post in this digest and will get no mail")
         return line
 
     def as_dict(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Who did not get it: the edition's cadence's readers (active, not paused) with no delivery row
 for it (they joined or came back later, or were paused), or whose row says it never reached
-them (``record.NOT_RECEIVED``: refused, failed, bounced, dropped). Those readers are planned
+them (``record.NOT_RECEIVED``: refused, failed, bounced, dropped), leaving out readers whose
+topics hold none of its posts (``topicplan``). Those readers are planned
 as new ledger batches of the same edition, numbered on from its last batch
 (``<edition>-<seq>``), so the ledger, reconcile and the workers treat them like any other
 batch; the batch send skips anyone recorded meanwhile, and gives a reader who already received
@@ -22,6 +23,7 @@ from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import batch_size_for, eligible, ledger_rows
 from digest.delivery.record import NOT_RECEIVED
 from digest.delivery.send import Progress, deliver, titles
+from digest.delivery.topicplan import has_posts_for
 from digest.errors import EditionError, NoSuchEditionError, SubscriberError
 from digest.readers.addresses import email_hashes, normalise
 from digest.runtime import App, Dispatch
@@ -131,7 +133,7 @@ def _plan(session: Session, edition: Edition, reader_id: int | None,
           size: int) -> tuple[list[str], int]:
     """New ledger batches of ``edition`` for its target readers, numbered on; and how many
     readers they hold."""
-    conditions = _targets(edition, reader_id)
+    conditions = [*_targets(edition, reader_id), has_posts_for(session, edition)]
     ranges = _ranges(session, conditions, size)
     if not ranges:
         return [], 0

@@ -19,6 +19,7 @@ from typing import Any
 import feedparser
 
 from digest.errors import FeedParseError
+from digest.feeds.categories import categories_of
 from digest.feeds.identity import clean_link, entry_identity
 
 # A DOCTYPE with an internal subset (where ENTITY declarations live), near the top.
@@ -47,6 +48,7 @@ class ParsedEntry:
     published_at: datetime | None
     author: str | None
     thumbnail_url: str | None  # media:thumbnail, the featured image
+    categories: tuple[str, ...] = ()  # <category> values, cleaned (``feeds.categories``)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def _entry(raw: Any) -> ParsedEntry | None:
         published_at=_date(raw.get("published_parsed") or raw.get("updated_parsed")),
         author=_text(raw.get("author")) or None,
         thumbnail_url=_thumbnail(raw),
+        categories=tuple(categories_of(raw.get("tags") or [])),
     )
 
 

@@ -5,6 +5,7 @@ or a race between two pollers harmless. An edited post (same identity, new title
 updated but keeps its ``first_seen_at`` and ``announce``, so it is never announced twice. A
 post that disappears from the feed before its digest is sent is marked ``in_feed=False`` —
 but only when we can tell it was removed rather than pushed off the first page by newer posts.
+Each post's ``<category>`` values become its ``topic_ids`` (``feeds.topics``), kept current.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.feeds.categories import topic_key
 from digest.feeds.parse import ParsedEntry
 from digest.feeds.summaries import Summary, summarize
+from digest.feeds.topics import topic_ids_for
 from digest.store.bounded import clean, clip, fit_or_none
 from digest.store.models import Edition, EditionStatus, Feed, Post
 
@@ -82,7 +85,9 @@ def store_entries(
         for post in _posts_by_identity(session, feed, [e.identity for e in entries])
     }
     horizon = now - timedelta(days=window_days)
+    topics = topic_ids_for(session, (c for e in entries for c in e.categories))
     for entry in entries:
+        topic_ids = _topic_ids(entry, topics)
         summary = summarize(
             entry.content_html,
             entry.description_html,
@@ -95,13 +100,16 @@ def store_entries(
             announce = not first_poll or (
                 entry.published_at is not None and entry.published_at >= horizon
             )
-            created = _insert(session, feed, entry, summary, content_hash, now, announce)
+            created = _insert(session, feed, entry, summary, content_hash, now, announce,
+                              topic_ids)
             if created is not None:
                 result.new.append(created)
             continue
         if not post.in_feed:
             post.in_feed = True
             result.restored += 1
+        if list(post.topic_ids or []) != topic_ids:  # re-categorised: not news, not an edit
+            post.topic_ids = topic_ids
         if post.content_hash != content_hash:
             _apply(post, entry, summary, content_hash)
             post.updated_at = now
@@ -165,6 +173,7 @@ def _insert(
     content_hash: str,
     now: datetime,
     announce: bool,
+    topic_ids: list[int],
 ) -> Post | None:
     post = Post(
         feed_id=feed.id,
@@ -173,6 +182,7 @@ def _insert(
         updated_at=now,
         announce=announce,
         in_feed=True,
+        topic_ids=topic_ids,
     )
     _apply(post, entry, summary, content_hash)
     try:
@@ -199,6 +209,16 @@ def _apply(post: Post, entry: ParsedEntry, summary: Summary, content_hash: str) 
     post.reading_minutes = summary.reading_minutes
     post.author = clip(entry.author, 300) if entry.author else None
     post.published_at = entry.published_at
+
+
+def _topic_ids(entry: ParsedEntry, topics: dict[str, int]) -> list[int]:
+    """The entry's categories as topic ids, in the feed's order, each once."""
+    ids: list[int] = []
+    for category in entry.categories:
+        topic = topics.get(topic_key(category))
+        if topic is not None and topic not in ids:
+            ids.append(topic)
+    return ids
 
 
 def _content_hash(title: str, text: str) -> str:

@@ -21,6 +21,7 @@ from digest.web.console import (
     preview,
     readers,
     sends,
+    topics,
 )
 
 __all__ = ["ROUTERS"]
@@ -35,4 +36,5 @@ ROUTERS: list[APIRouter] = [
     readers.router,
     imports.router,
     feeds.router,
+    topics.router,
 ]

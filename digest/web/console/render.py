@@ -30,6 +30,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("editions", "/admin/editions", "Editions"),
     ("readers", "/admin/readers", "Readers"),
     ("feeds", "/admin/feeds", "Feeds"),
+    ("topics", "/admin/topics", "Topics"),
 )
 _NO_STORE = {"Cache-Control": "no-store"}
 
