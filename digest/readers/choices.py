@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.errors import SubscriberError
+from digest.feeds.topic_catalog import visible_topics
 from digest.schedule import parse_schedule
 from digest.slots import Slot, describe, set_slot, slot_of
-from digest.store.models import Cadence, Subscriber, Topic
+from digest.store.models import Cadence, Subscriber
 
 __all__ = ["MAX_TOPICS", "REGIONS", "ChoiceError", "Choices", "apply_choices", "describe_choice",
            "forget_choices", "listed_zones", "parse_hour", "parse_topics", "parse_weekday",
@@ -80,13 +80,6 @@ def parse_hour(text: str | None) -> int | None:
 def parse_weekday(text: str | None) -> int | None:
     """A submitted weekday: None for the schedule's day; ChoiceError unless 0 (Monday)-6."""
     return _small_int(text, 6, "the day (0 Monday to 6 Sunday)")
-
-
-def visible_topics(session: Session) -> list[Topic]:
-    """The topics a reader may choose: not hidden, not merged into another, by name."""
-    return list(session.scalars(
-        select(Topic).where(Topic.hidden.is_(False), Topic.merged_into_id.is_(None))
-        .order_by(Topic.name, Topic.id)))
 
 
 def parse_topics(session: Session, values: Sequence[str]) -> list[int] | None:

@@ -156,8 +156,8 @@ class Subscriber(Base):
     slot: Mapped[str] = mapped_column(String(80), default="", server_default="")
     previous_slot: Mapped[str | None] = mapped_column(String(80))
     slot_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Topic ids the reader follows (NULL: everything).
-    topic_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # Topic ids the reader follows (SQL NULL, which Python's None writes: everything).
+    topic_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class EditionStatus(enum.StrEnum):
