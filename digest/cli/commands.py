@@ -23,6 +23,7 @@ from digest.cli.common import (
 from digest.cli.exporter import metrics_server
 from digest.cli.feeds import feeds_cli
 from digest.cli.pausing import pause, resume
+from digest.cli.reader_preview import show_reader_next
 from digest.cli.readers import subscribers_cli
 from digest.cli.topics import topics_cli
 from digest.store.models import MAX_ID, Cadence
@@ -95,11 +96,17 @@ def preview(
                                   "printing the text part.")
     ] = None,
     cadence: CadenceOpt = Cadence.WEEKLY,
+    reader: Annotated[str | None, typer.Option(
+        "--reader", help="What this reader gets next, and when on their own clock (their "
+        "hour, time zone and topics).")] = None,
 ) -> None:
     """Render what `digest send` would send now, without sending or recording anything."""
     from digest.delivery.editions import preview as render_preview
     from digest.delivery.nextdigest import next_digest
 
+    if reader is not None:
+        show_reader_next(reader, out_file)
+        return
     app = open_app()
     rendered = render_preview(app, cadence=cadence)
     if rendered is None:  # why: nothing new, or waiting for the minimum or the hold window

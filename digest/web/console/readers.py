@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from digest.delivery.reader_next import next_for_reader
 from digest.errors import SubscriberError
 from digest.readers.additions import add_readers
 from digest.readers.profile import ReaderProfile, reader_profile_by_id
@@ -18,7 +19,7 @@ from digest.readers.roster import erase, remove
 from digest.readers.search import search_readers
 from digest.store.models import Cadence, SubscriberStatus
 from digest.web.console.render import page
-from digest.web.console.session import Operator, csrf_checked, signed_in
+from digest.web.console.session import Operator, csrf_checked, now_utc, signed_in
 from digest.web.deps import get_app
 
 __all__ = ["router"]
@@ -102,6 +103,20 @@ def reader(request: Request, reader_id: int, done: str = "",
     profile = _profile_or_404(request, reader_id)
     return page(request, "reader.html", operator=operator, active="readers", reader=profile,
                 notice=_DONE.get(done))
+
+
+@router.get(READERS + "/{reader_id:int}/next", response_class=HTMLResponse)
+def reader_next(request: Request, reader_id: int,
+                operator: Operator = Depends(signed_in)) -> HTMLResponse:
+    """What this reader gets next and when, on their own clock (``digest preview --reader``)."""
+    profile = _profile_or_404(request, reader_id)
+    try:
+        shown = next_for_reader(get_app(request), profile.email or "", now=now_utc())
+    except SubscriberError as exc:
+        return page(request, "reader_next.html", operator=operator, active="readers",
+                    reader=profile, shown=None, error=str(exc), status_code=409)
+    return page(request, "reader_next.html", operator=operator, active="readers",
+                reader=profile, shown=shown, error=None)
 
 
 async def _act(request: Request, reader_id: int, operator: Operator, action: str) -> Response:
