@@ -11,8 +11,9 @@ operator's own clock reaches it; its other readers' batches wait for their hour.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
@@ -30,19 +31,26 @@ CLAIM_GRACE = timedelta(hours=1)
 
 
 def reader_slots(session: Session, cadence: Cadence) -> list[str]:
-    """The distinct slot keys of the readers an edition of ``cadence`` would go to now."""
+    """The distinct slot keys of the readers an edition of ``cadence`` would go to now.
+
+    One index probe per slot (``ix_subscribers_slot``: a loose index scan written as a
+    recursive query), not a pass over every reader: beat asks every five minutes."""
+    def first_after(previous: Any) -> Any:
+        return (select(func.min(Subscriber.slot)).where(*eligible(cadence),
+                                                        Subscriber.slot > previous)
+                .scalar_subquery())
+
+    start = select(func.min(Subscriber.slot).label("slot")).where(*eligible(cadence))
+    walk = start.cte("slots", recursive=True)
+    walk = walk.union_all(select(first_after(walk.c.slot)).where(walk.c.slot.is_not(None)))
     return [str(key) for key in session.scalars(
-        select(Subscriber.slot).where(*eligible(cadence)).distinct())]
+        select(walk.c.slot).where(walk.c.slot.is_not(None)))]
 
 
 def slots_by_cadence(session: Session) -> dict[Cadence, list[str]]:
-    """:func:`reader_slots` of every cadence, in one query."""
-    found: dict[Cadence, list[str]] = {}
-    rows = session.execute(select(Subscriber.cadence, Subscriber.slot)
-                           .where(*eligible(None)).distinct())
-    for cadence, key in rows:
-        found.setdefault(Cadence(cadence), []).append(str(key))
-    return found
+    """:func:`reader_slots` of the weekly and daily cadences."""
+    return {cadence: reader_slots(session, cadence)
+            for cadence in (Cadence.WEEKLY, Cadence.DAILY)}
 
 
 def claim_time(settings: Settings, cadence: Cadence, period: Period,

@@ -18,7 +18,10 @@ from digest.delivery.topicfilter import EditionTopics
 from digest.feeds.topics import stored_ids
 from digest.store.models import Cadence, Edition, Post, Subscriber
 
-__all__ = ["has_posts_for", "topic_readers"]
+__all__ = ["has_posts_for", "post_sets", "topic_readers"]
+
+# A ledger batch holds readers for at most this many requests (one per set of posts).
+MAX_POST_SETS = 16
 
 
 def topic_readers(session: Session, cadence: Cadence,
@@ -55,3 +58,24 @@ def has_posts_for(session: Session, edition: Edition) -> ColumnElement[bool]:
     if not empty:
         return true()
     return or_(Subscriber.topic_ids.is_(None), chosen.not_in(empty))
+
+
+def post_sets(session: Session, edition: Edition) -> int:
+    """How many distinct sets of ``edition``'s posts its readers get by their topics (1 when
+    no post has a visible topic), at most ``MAX_POST_SETS``: the send plans its ledger
+    batches that many times larger, so that each request (one set of posts, up to the
+    provider's limit of readers) still carries a full load instead of one request per set
+    for a batch's share of its readers."""
+    topics = EditionTopics.load(session, list(edition.post_ids or ()))
+    if not topics.topical:
+        return 1
+    chosen = cast(Subscriber.topic_ids, Text)
+    sets = {topics.all}
+    for (text,) in session.execute(
+            select(chosen).where(*eligible(edition.cadence), Subscriber.topic_ids.is_not(None))
+            .distinct()):
+        sets.add(topics.for_reader(stored_ids(text)))
+        if len(sets) > MAX_POST_SETS:
+            break
+    sets.discard(frozenset())  # readers with nothing get no mail: no request
+    return max(1, min(len(sets), MAX_POST_SETS))

@@ -142,9 +142,12 @@ def test_each_distinct_set_of_posts_is_rendered_once(app: App, transport, monkey
         return real(session, settings, edition, post_ids)
 
     monkeypatch.setattr("digest.delivery.variants.render_variant", counted)
-    app.settings.batch_size = 7  # 45 readers in 7 batches, each with both topic sets
+    app.settings.batch_size = 7  # with 4 sets of posts, ledger batches of 4 x 7 = 28 readers
     result = send_digest(app)
-    assert result.status == "sent" and result.batches == 7
+    assert result.status == "sent" and result.batches == 2
+    # One request per set of posts in each batch: the first has readers of all four sets,
+    # the second (readers 29-45, Russia or Trade) of two.
+    assert len(transport.sent) == 6
     # Three variants (Russia + note, Trade + note, the note alone for Sport); the rest get
     # the stored edition. Rendered once each, though every batch has readers of two of them.
     assert len(renders) == len(set(renders)) == 3
