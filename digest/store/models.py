@@ -25,13 +25,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-# Re-exported: the rest of the project names the column types and the base from here.
+# Re-exported: the rest of the project names the column types, the base and the tables kept
+# in modules of their own (alerts, topics) from here.
+from digest.store.alerts import OperatorAlert as OperatorAlert
 from digest.store.columns import Base as Base
 from digest.store.columns import BigId as BigId
 from digest.store.columns import UTCDateTime as UTCDateTime
 from digest.store.columns import enum_column as _enum
 from digest.store.columns import new_link_key as new_link_key
 from digest.store.columns import utcnow as utcnow
+from digest.store.topics import Topic as Topic
 
 MAX_ID = 2**63 - 1  # the largest id a BIGINT holds; anything past it is simply not found
 
@@ -291,30 +294,3 @@ class Delivery(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)  # handed over (or first heard of)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(100))
-
-
-class Topic(Base):
-    """A topic readers may follow: one of the feeds' ``<category>`` values, under the name
-    the operator gives it; hidden, or merged into another topic (``topics``)."""
-
-    __tablename__ = "topics"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)  # the category, normalised
-    name: Mapped[str] = mapped_column(String(200))
-    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id",
-                                                                  ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OperatorAlert(Base):
-    """One alert episode for the operator by ``key``, mailed once; closed when it clears."""
-
-    __tablename__ = "operator_alerts"
-
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    detail: Mapped[str] = mapped_column(Text, default="")
