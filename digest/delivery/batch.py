@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from digest.config import Settings
+from digest.delivery.cursor import Cursor
 from digest.delivery.ledger import (
     claim_batch,
     edition_of,
@@ -52,33 +53,6 @@ def outgoing_mail(
     return dataclasses.replace(mail, custom_args={**mail.custom_args, "batch_id": batch_id})
 
 
-class _Cursor:
-    """The batch's resume point: past the longest run of readers, in id order, who are done
-    (handed over, refused, or with nothing new). Readers go out grouped by the posts they
-    still need, not in id order, so the cursor stops before the first reader not yet done."""
-
-    def __init__(self, ids: Sequence[int], done: Iterable[int]) -> None:
-        self.ids, self.done, self.pos = list(ids), set(done), 0
-        self._walk()
-
-    def _walk(self) -> None:
-        while self.pos < len(self.ids) and self.ids[self.pos] in self.done:
-            self.pos += 1
-
-    def mark(self, ids: Iterable[int]) -> int | None:
-        """Record ``ids`` as done; the new cursor, or None when it did not move or all are done
-        (a finished batch keeps its range, as before)."""
-        before = self.pos
-        self.done.update(ids)
-        self._walk()
-        if self.pos == before or self.pos == len(self.ids):
-            return None
-        return self.ids[self.pos - 1]
-
-    def pending(self) -> list[int]:
-        return [sid for sid in self.ids if sid not in self.done]
-
-
 @dataclasses.dataclass(frozen=True)
 class _Request:
     """Where one request's readers are recorded."""
@@ -86,7 +60,7 @@ class _Request:
     batch_id: str
     claimed_at: datetime
     edition_id: int
-    cursor: _Cursor
+    cursor: Cursor
 
 
 def _refused_ids(chunk: Sequence[Recipient], refused: Sequence[str]) -> set[int]:
@@ -216,13 +190,13 @@ def _send_batch(app: App, batch_id: str, *, transport: Transport | None,
     make = recipients or RecipientFactory(app.settings)
     own = transport is None
     transport = transport or app.transport()
-    req = _Request(batch_id, claimed_at, edition_of(batch_id) or 0, _Cursor([], ()))
+    req = _Request(batch_id, claimed_at, edition_of(batch_id) or 0, Cursor([], ()))
     attempts, size = 0, 0
     refused: list[str] = []
     try:  # loading and planning too: an error there is retried and capped like any other
         batch, edition, rows = load_batch(app, batch_id)
         attempts, size = batch.attempts, len(rows)
-        req = _Request(batch_id, claimed_at, edition.id, _Cursor([int(r.id) for r in rows], ()))
+        req = _Request(batch_id, claimed_at, edition.id, Cursor([int(r.id) for r in rows], ()))
         groups, done = _plan(app, batch, edition, rows, batch_id)
         req.cursor.mark(done)
         for mail, readers in groups:
