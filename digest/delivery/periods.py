@@ -55,10 +55,11 @@ def slots_by_cadence(session: Session) -> dict[Cadence, list[str]]:
 
 def claim_time(settings: Settings, cadence: Cadence, period: Period,
                slots: list[str]) -> datetime:
-    """When period's edition is claimed: its earliest reader's release (or its fire)."""
+    """When period's edition is claimed: its earliest reader's release (its fire when it has
+    no reader)."""
     day = period_date(settings, period.end)
     times = [release_at(settings, cadence, day, parse_slot(key)) for key in slots]
-    return min([period.end, *times])
+    return min(times, default=period.end)
 
 
 def upcoming_periods(settings: Settings, cadence: Cadence, now: datetime) -> list[Period]:

@@ -9,6 +9,7 @@ schedule itself: the period is claimed and all its batches are due at SCHEDULE's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from digest.delivery.send import send_digest, send_here
 from digest.errors import AlreadySentError
 from digest.runtime import App, Dispatch
 from digest.store.models import Cadence, utcnow
+
+log = logging.getLogger(__name__)
 
 # How often beat runs the tick: a reader's digest comes at most this long after their hour.
 RELEASE_INTERVAL = timedelta(minutes=5)
@@ -57,6 +60,9 @@ def run_tick(app: App, now: datetime | None = None, *,
                                        queue=dispatch is not None, dispatch=dispatch))
         except AlreadySentError:
             continue
+        except Exception:  # one cadence failing to claim must not hold back the releases
+            log.exception("release tick: claiming %s failed", period.key,
+                          extra={"key": period.key})
     released = release_batches(app, now)
     if released and dispatch is not None:
         dispatch(released)

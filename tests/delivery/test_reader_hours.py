@@ -241,3 +241,29 @@ def test_a_resumed_edition_queues_only_the_batches_whose_hour_has_come(clocked,
     los_angeles = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
     late = run_tick(app, los_angeles, dispatch=resumed.extend).released
     assert len(late) == 1 and late != queued
+
+
+def test_a_claim_that_fails_does_not_hold_back_the_releases(clocked, clock: Clock,
+                                                             monkeypatch) -> None:
+    app, transport = clocked
+    add_readers(app, 2)
+    before = datetime(2027, 1, 1, tzinfo=UTC)
+    _choose(app, "reader0@example.org", "Asia/Tokyo", 8, before)
+    _choose(app, "reader1@example.org", "America/Los_Angeles", 7, before)
+    add_post(app, first_seen=datetime(2027, 2, 26, tzinfo=UTC))
+    run_tick(app, datetime(2027, 2, 28, 23, 0, tzinfo=UTC))  # claimed; Tokyo's batch sent
+
+    def broken() -> None:
+        raise RuntimeError("the template is broken")
+
+    add_readers(app, 1, start=2, cadence=Cadence.DAILY)  # a daily claim is due and fails
+    _choose(app, "reader2@example.org", None, 15, before)  # 15:00 in London: now
+    calls: list[str] = []
+    monkeypatch.setattr("digest.delivery.scheduled.send_digest",
+                        lambda *a, **k: calls.append("claim") or broken())
+    los_angeles = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    clock.now = los_angeles
+    report = run_tick(app, los_angeles)
+    assert calls == ["claim"]  # the daily period was due, and its claim failed
+    assert report.claimed == [] and len(report.released) == 1
+    assert sorted(transport.recipients) == ["reader0@example.org", "reader1@example.org"]
