@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -48,6 +49,13 @@ def topics_rename(topic: TopicArg,
     out.print(f"topic {topic} is now called {renamed!r}", highlight=False, markup=False)
 
 
+def _change(change: Callable[..., object], *args: int, said: str) -> None:
+    """Apply one catalog change in a transaction and say what it did."""
+    with transaction(open_app().sessions) as session:
+        change(session, *args)
+    out.print(said, highlight=False)
+
+
 @topics_cli.command("merge")
 @errors_to_exit
 def topics_merge(topic: TopicArg, into: Annotated[int, typer.Argument(
@@ -55,9 +63,7 @@ def topics_merge(topic: TopicArg, into: Annotated[int, typer.Argument(
     """Merge a topic into another: its posts and readers count for that one."""
     from digest.feeds.topic_catalog import merge_topic
 
-    with transaction(open_app().sessions) as session:
-        merge_topic(session, topic, into)
-    out.print(f"topic {topic} merged into topic {into}", highlight=False)
+    _change(merge_topic, topic, into, said=f"topic {topic} merged into topic {into}")
 
 
 @topics_cli.command("unmerge")
@@ -66,9 +72,7 @@ def topics_unmerge(topic: TopicArg) -> None:
     """Undo a merge: the topic stands on its own again."""
     from digest.feeds.topic_catalog import unmerge_topic
 
-    with transaction(open_app().sessions) as session:
-        unmerge_topic(session, topic)
-    out.print(f"topic {topic} stands on its own again", highlight=False)
+    _change(unmerge_topic, topic, said=f"topic {topic} stands on its own again")
 
 
 @topics_cli.command("hide")
@@ -77,9 +81,7 @@ def topics_hide(topic: TopicArg) -> None:
     """Hide a topic: its posts go to every reader, readers can no longer choose it."""
     from digest.feeds.topic_catalog import hide_topic
 
-    with transaction(open_app().sessions) as session:
-        hide_topic(session, topic)
-    out.print(f"topic {topic} hidden", highlight=False)
+    _change(hide_topic, topic, said=f"topic {topic} hidden")
 
 
 @topics_cli.command("unhide")
@@ -88,6 +90,4 @@ def topics_unhide(topic: TopicArg) -> None:
     """Show a hidden topic again."""
     from digest.feeds.topic_catalog import unhide_topic
 
-    with transaction(open_app().sessions) as session:
-        unhide_topic(session, topic)
-    out.print(f"topic {topic} shown again", highlight=False)
+    _change(unhide_topic, topic, said=f"topic {topic} shown again")
