@@ -4,12 +4,9 @@ finds nothing serious in light or dark, screenshots in test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from digest.bootstrap import build
@@ -19,8 +16,8 @@ from digest.readers.ratelimit import Limit, RateLimiter
 from digest.store import migrate as schema
 from digest.store.models import Topic
 from digest.web.app import create_app
-from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
-from tests.e2e.browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
+from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.e2e.browser import ARTIFACTS, axe_violations, launch, require_browser, serving
 from tests.feedserver import FeedServer
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
@@ -30,10 +27,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def served(tmp_path):
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
-    if not AXE.exists():
-        unavailable(f"{AXE} is missing: run `make test` (npm install --prefix tools axe-core)")
+    require_browser(axe=True)
     port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}")
     app = build(settings)
@@ -43,18 +37,8 @@ def served(tmp_path):
         poll_feed_url(app, feeds.url("/feed/"))
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:{uuid.uuid4().hex}",
                           limits={"sign-in": Limit(100, 60)})
-    server = uvicorn.Server(uvicorn.Config(create_app(app, limiter=limiter), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield settings.base_url, app
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(app, limiter=limiter), port):
+        yield settings.base_url, app
     limiter.close()
     app.engine.dispose()
 
@@ -69,7 +53,6 @@ def test_topics_in_chromium(served):
     problems: list[str] = []
 
     def check(page, name: str) -> None:
-        page.add_script_tag(path=str(AXE))
         for width in (375, 1280):
             page.set_viewport_size({"width": width, "height": 900})
             overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
@@ -79,14 +62,13 @@ def test_topics_in_chromium(served):
                 page.emulate_media(color_scheme=scheme)
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"),
                                 full_page=True)
-                problems.extend(f"{name} {width}px {scheme}: {v['id']} at {v['nodes']}"
-                                for v in page.evaluate(AXE_RUN)
-                                if v["impact"] in ("serious", "critical"))
+                problems.extend(f"{name} {width}px {scheme}: {found}"
+                                for found in axe_violations(page))
         page.set_viewport_size({"width": 1280, "height": 900})
         page.emulate_media(color_scheme="light")
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_context(bypass_csp=True).new_page()
             page.goto(base + "/admin/topics")
