@@ -132,14 +132,13 @@ def test_the_wordpress_feed_categories_become_topics(
     assert newest[:3] == ["Uncategorized", "Russia", "NATO"]
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite: one writer at a time
 def test_two_polls_creating_the_same_topics_at_once_both_succeed(app: App) -> None:
     """PostgreSQL: the second insert waits for the first transaction, then the unique key
     refuses it; only that savepoint is rolled back and the first poller's rows are used."""
     import threading
     import time
 
-    if app.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one writer at a time: there is no such race")
     first_in = threading.Event()
     results: dict[str, dict[str, int]] = {}
     errors: list[BaseException] = []
