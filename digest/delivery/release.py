@@ -10,6 +10,7 @@ asks, so an early message, a re-drive or a resend cannot send it early either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -50,6 +51,17 @@ def release_batches(app: App, now: datetime, edition_id: int | None = None) -> l
             .execution_options(synchronize_session=False)).all()
     ordered = sorted(rows, key=lambda row: (row.release_at or now, row.edition_id, row.seq))
     return [str(row.id) for row in ordered]
+
+
+def mark_released(app: App, batch_ids: Sequence[str], now: datetime) -> None:
+    """Note that ``batch_ids`` (due at once: a send by hand, a resend) were handed over, so
+    a release tick does not hand them over again."""
+    with transaction(app.sessions) as session:
+        for start in range(0, len(batch_ids), 500):
+            session.execute(update(Batch).where(Batch.id.in_(list(batch_ids[start:start + 500])),
+                                                Batch.released_at.is_(None))
+                            .values(released_at=now)
+                            .execution_options(synchronize_session=False))
 
 
 def waiting(app: App, edition_id: int) -> tuple[int, datetime | None]:

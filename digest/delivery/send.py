@@ -28,7 +28,7 @@ from digest.delivery.editions import NOTHING_NEW, claim_edition
 from digest.delivery.ledger import batch_counts, finish_edition
 from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import NO_READERS, batch_size_for, count_recipients, plan_batches
-from digest.delivery.release import release_batches, slot_release, waiting
+from digest.delivery.release import mark_released, release_batches, slot_release, waiting
 from digest.delivery.testcopy import send_test_copy
 from digest.delivery.topicplan import post_sets
 from digest.errors import EditionError
@@ -139,6 +139,7 @@ def deliver(app: App, edition_id: int, batch_ids: Sequence[str], total: int,
             dispatch: Dispatch | None, now: datetime | None = None) -> SendResult:
     """Queue the planned batches, or send them here and close the edition; closes
     ``transport``. Sent here, a pause (``delivery.pause``) stops it: status "paused"."""
+    mark_released(app, batch_ids, now or utcnow())
     if queue:
         transport.close()
         (dispatch or app.dispatch)(list(batch_ids))

@@ -12,17 +12,20 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest.bootstrap import build
+from digest.delivery.batch import send_batch
 from digest.delivery.pause import pause_edition, resume_edition
+from digest.delivery.resend import resend_edition
 from digest.delivery.scheduled import RELEASE_INTERVAL, run_tick
+from digest.delivery.send import send_digest
 from digest.mail.message import OutgoingMail, Recipient
 from digest.mail.transports.memory import MemoryTransport
 from digest.runtime import App
 from digest.slots import Slot, set_slot
 from digest.store import migrate as schema
-from digest.store.models import Batch, Cadence, Subscriber
+from digest.store.models import Batch, Cadence, Delivery, DeliveryStatus, Subscriber
 from digest.store.sessions import transaction
 from tests.conftest import _no_sleep, _truncate, make_settings
 from tests.delivery_helpers import add_post, add_readers
@@ -267,3 +270,25 @@ def test_a_claim_that_fails_does_not_hold_back_the_releases(clocked, clock: Cloc
     assert calls == ["claim"]  # the daily period was due, and its claim failed
     assert report.claimed == [] and len(report.released) == 1
     assert sorted(transport.recipients) == ["reader0@example.org", "reader1@example.org"]
+
+
+def test_batches_handed_over_at_once_are_not_released_again_by_the_tick(clocked,
+                                                                        clock: Clock) -> None:
+    app, _transport = clocked
+    add_readers(app, 3)
+    add_post(app, first_seen=datetime(2027, 2, 26, tzinfo=UTC))
+    monday = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # 08:00 in London
+    queued: list[str] = []
+    sent = send_digest(app, queue=True, dispatch=queued.extend, now=monday)
+    assert len(queued) == 1 and sent.edition_id is not None
+    assert run_tick(app, monday + timedelta(minutes=5), dispatch=queued.extend).released == []
+    for batch_id in queued:  # the workers send it, and one reader's copy bounces
+        send_batch(app, batch_id, now=monday + timedelta(minutes=5))
+    with transaction(app.sessions) as s:
+        s.execute(update(Delivery).where(Delivery.subscriber_id == 1)
+                  .values(status=int(DeliveryStatus.FAILED)))
+    resent: list[str] = []
+    resend_edition(app, sent.edition_id, queue=True, dispatch=resent.extend)
+    assert len(resent) == 1
+    later = run_tick(app, monday + timedelta(minutes=10), dispatch=resent.extend).released
+    assert later == [] and len(resent) == 1  # handed over once, by the resend
