@@ -21,6 +21,7 @@ def describe_profile(p: ReaderProfile) -> str:
              f"  consent: {_when(p.consent_at)} from {p.consent_ip or 'no IP recorded'}"
              f" via {p.consent_source or 'unknown source'}",
              f"  preferences: {p.cadence}" + (", paused" if p.paused else ""),
+             f"  when: {p.delivery}; topics: {', '.join(p.topics) or 'everything'}",
              "  last editions:"]
     if not p.editions:
         lines.append("    none yet")

@@ -24,10 +24,11 @@ from digest.delivery.nextdigest import MailView, mail_view
 from digest.delivery.received import still_new
 from digest.delivery.topicfilter import posts_for_reader
 from digest.errors import SubscriberError
+from digest.readers.choices import describe_choice
 from digest.readers.lookup import by_address
 from digest.runtime import App
 from digest.schedule import EARLY_TOLERANCE, Period, period_for
-from digest.slots import describe, local_time, period_date, release_at, slot_of
+from digest.slots import local_time, period_date, release_at, slot_of
 from digest.store.models import (
     Batch,
     BatchStatus,
@@ -72,7 +73,7 @@ def next_for_reader(app: App, address: str, now: datetime | None = None) -> Read
         if reader.status is not SubscriberStatus.ACTIVE:
             raise SubscriberError(f"{reader.email} is {reader.status.value}: they get no digest")
         slot = slot_of(reader)
-        words = describe(settings, reader.cadence, slot)
+        words = describe_choice(settings, reader)
         when: datetime | None = None
         edition_id = None
         waiting = _waiting_edition(session, reader, now)

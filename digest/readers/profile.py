@@ -19,9 +19,18 @@ from sqlalchemy.orm import Session
 
 from digest.errors import SubscriberError
 from digest.readers.addresses import email_hash, normalise
+from digest.readers.choices import describe_choice
 from digest.readers.lookup import by_address
 from digest.runtime import App
-from digest.store.models import MAX_ID, Delivery, DeliveryStatus, Edition, Subscriber, WebhookEvent
+from digest.store.models import (
+    MAX_ID,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Subscriber,
+    Topic,
+    WebhookEvent,
+)
 
 __all__ = ["EditionOutcome", "ProviderEvent", "ReaderProfile", "reader_profile",
            "reader_profile_by_id"]
@@ -69,6 +78,8 @@ class ReaderProfile:
     editions: list[EditionOutcome]
     id: int = 0
     events: list[ProviderEvent] = dataclasses.field(default_factory=list)
+    delivery: str = ""  # when, on their clock: "Mondays at 08:00 (Asia/Tokyo)"
+    topics: list[str] = dataclasses.field(default_factory=list)  # chosen; none: everything
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -107,7 +118,17 @@ def _profile(session: Session, app: App, sub: Subscriber, editions: int,
         suppressed_reason=sub.suppressed_reason, consent_at=sub.consent_at,
         consent_ip=sub.consent_ip, consent_source=sub.consent_source,
         editions=_last_editions(session, sub.id, editions), id=sub.id,
-        events=_last_events(session, app, sub, events))
+        events=_last_events(session, app, sub, events),
+        delivery=describe_choice(app.settings, sub), topics=_topic_names(session, sub))
+
+
+def _topic_names(session: Session, sub: Subscriber) -> list[str]:
+    """The names of the topics the reader chose (an empty list: they follow everything)."""
+    chosen = [i for i in sub.topic_ids or [] if isinstance(i, int)]
+    if not chosen:
+        return []
+    return sorted(str(name) for name in session.scalars(
+        select(Topic.name).where(Topic.id.in_(chosen))))
 
 
 def _last_editions(session: Session, subscriber_id: int, limit: int) -> list[EditionOutcome]:

@@ -54,7 +54,7 @@ def test_a_reader_sees_their_own_posts_at_their_own_hour(app: App) -> None:
     assert tokyo.when == TOKYO_MONDAY and tokyo.edition_id is None
     assert tokyo.local_when is not None and (tokyo.local_when.weekday(),
                                             tokyo.local_when.hour) == (0, 8)
-    assert tokyo.schedule == "on the schedule's day at 08:00 (Asia/Tokyo)"
+    assert tokyo.schedule == "Mondays at 08:00 (Asia/Tokyo)"
     assert tokyo.posts == ("Moscow talks open", "Editor's note")
     assert tokyo.mail is not None and "Tariffs cut" not in tokyo.mail.text
     assert "Moscow talks open" in tokyo.mail.html
@@ -109,6 +109,8 @@ def test_the_cli_and_the_console_show_it(sqlite_app: App, tmp_path: Path,
     client, _ = signed_in_client(app)
     page = client.get("/admin/readers/1")
     assert 'href="/admin/readers/1/next"' in page.text
+    assert "Mondays at 08:00 (Asia/Tokyo)" in page.text  # their choice on their page
+    assert '<dd data-testid="reader-topics">Russia</dd>' in page.text
     shown = client.get("/admin/readers/1/next")
     assert shown.status_code == 200
     assert "Moscow talks open" in shown.text and "Tariffs cut" not in shown.text

@@ -93,6 +93,7 @@ def test_show_prints_the_consent_record_and_last_editions(env: dict[str, str]) -
     assert "status: active" in shown.output
     assert "consent: 2026-03-04 09:30 UTC from 203.0.113.7 via signup form" in shown.output
     assert "preferences: weekly" in shown.output
+    assert "when: Mondays at 08:00 (Europe/Istanbul); topics: everything" in shown.output
     assert f"#{edition.id} {key} \u201c{subject}\u201d: delivered" in shown.output
 
     unknown = runner.invoke(cli, ["subscribers", "show", "nobody@example.com"])
