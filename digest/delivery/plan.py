@@ -47,14 +47,15 @@ def count_recipients(session: Session, cadence: Cadence) -> int:
     return int(session.scalar(select(func.count(Subscriber.id)).where(*eligible(cadence))) or 0)
 
 
-def batch_ranges(session: Session, cadence: Cadence, max_id: int,
-                 size: int) -> list[tuple[int, int, int]]:
-    """``(after_id, upto_id, count)`` per batch of ``size`` eligible readers, by id order.
+def batch_ranges(session: Session, cadence: Cadence, max_id: int, size: int,
+                 *only: ColumnElement[bool]) -> list[tuple[int, int, int]]:
+    """``(after_id, upto_id, count)`` per batch of ``size`` eligible readers (and ``only``
+    those), by id order.
 
     One pass of ``row_number()`` finds every ``size``-th id; only the boundaries come back,
     never the readers themselves.
     """
-    conditions = eligible(cadence, max_id)
+    conditions = [*eligible(cadence, max_id), *only]
     ranked = (
         select(Subscriber.id.label("id"),
                func.row_number().over(order_by=Subscriber.id).label("rn"))
@@ -87,8 +88,8 @@ def ledger_rows(edition_id: int, ranges: Sequence[tuple[int, int, int]],
             for seq, (after, upto, count) in enumerate(ranges, start=first_seq)]
 
 
-def slot_ranges(session: Session, cadence: Cadence, max_id: int,
-                size: int) -> dict[str, list[tuple[int, int, int]]]:
+def slot_ranges(session: Session, cadence: Cadence, max_id: int, size: int,
+                *only: ColumnElement[bool]) -> dict[str, list[tuple[int, int, int]]]:
     """Like :func:`batch_ranges`, per delivery slot: each slot's readers in id order, cut
     every ``size`` readers. One pass of ``row_number()`` per slot; only boundaries return."""
     ranked = (
@@ -96,7 +97,7 @@ def slot_ranges(session: Session, cadence: Cadence, max_id: int,
                func.row_number().over(partition_by=Subscriber.slot,
                                       order_by=Subscriber.id).label("rn"),
                func.count().over(partition_by=Subscriber.slot).label("n"))
-        .where(*eligible(cadence, max_id))
+        .where(*eligible(cadence, max_id), *only)
         .subquery()
     )
     found: dict[str, list[tuple[int, int, int]]] = {}
@@ -112,20 +113,21 @@ def slot_ranges(session: Session, cadence: Cadence, max_id: int,
 
 
 def plan_batches(session: Session, edition: Edition, batch_size: int,
-                 release: Release | None = None) -> list[str]:
+                 release: Release | None = None, *only: ColumnElement[bool]) -> list[str]:
     """Snapshot the recipients of ``edition`` and write its ledger rows in bulk.
 
     With ``release`` (a scheduled edition), each delivery slot gets batches of its own,
     due at ``release(slot)``; without, one run of batches over every reader, due at once.
-    Returns the batch ids, oldest due first.
+    ``only``: conditions that leave readers out of the counts (those whose topics hold none
+    of the posts: the batch gives them no mail). Returns the batch ids, oldest due first.
     """
     max_id = int(session.scalar(select(func.max(Subscriber.id))) or 0)
     rows: list[dict[str, Any]] = []
     if release is None:
-        ranges = batch_ranges(session, edition.cadence, max_id, batch_size)
+        ranges = batch_ranges(session, edition.cadence, max_id, batch_size, *only)
         rows = ledger_rows(edition.id, ranges)
     else:
-        per_slot = slot_ranges(session, edition.cadence, max_id, batch_size)
+        per_slot = slot_ranges(session, edition.cadence, max_id, batch_size, *only)
         due = sorted((release(slot), slot) for slot in per_slot)
         for at, slot in due:
             for row in ledger_rows(edition.id, per_slot[slot], first_seq=len(rows) + 1):
