@@ -22,8 +22,9 @@ from digest.schedule import EARLY_TOLERANCE, Period, period_for
 from digest.slots import parse_slot, period_date, release_at
 from digest.store.models import Cadence, Subscriber
 
-# How far ahead of the operator's fire a reader's slot can come due: local midnight in
-# UTC+14 against 23:59 in UTC-12, plus a day for a weekday chosen before the schedule's.
+# How far ahead of the operator's fire a reader's slot can come due: midnight of the
+# period's date in UTC+14 is 49 hours before 23:00 of it in UTC-12 (a reader's weekday only
+# ever moves their day later: ``slots.release_at``). Three days covers any pair.
 LOOKAHEAD = timedelta(days=3)
 # A scheduled tick claims a period only this soon after its first slot came due; later
 # (a beat that was down for days) the period is left to a send by hand.
