@@ -106,6 +106,15 @@ def _only(values: set[int]) -> int:
     return value
 
 
+def weekday_choosable(settings: Settings) -> bool:
+    """Whether a weekly reader's weekday counts: only when SCHEDULE fires on one weekday and
+    on any day of the month (``0 8 * * mon``). With two weekly fires (``mon,thu``) each
+    period would land on the same chosen day: two digests at once; so there it is ignored."""
+    cron = parsed(settings.schedule)
+    return len(cron.day_of_week) == 1 and len(cron.day_of_month) == 31 and \
+        len(cron.month_of_year) == 12
+
+
 def period_date(settings: Settings, period_end: datetime) -> date:
     """``D``: the operator's local date of a period's scheduled fire."""
     return period_end.astimezone(settings.tz).date()
@@ -117,7 +126,7 @@ def release_at(settings: Settings, cadence: Cadence, day: date, slot: Slot) -> d
     zone = ZoneInfo(slot.timezone) if slot.timezone else settings.tz
     at = time(_only(cron.hour), _only(cron.minute)) if slot.hour is None else time(slot.hour)
     local_day = day
-    if cadence is Cadence.WEEKLY and slot.weekday is not None:
+    if cadence is Cadence.WEEKLY and slot.weekday is not None and weekday_choosable(settings):
         local_day = day + timedelta(days=(slot.weekday - day.weekday()) % 7)
     return datetime.combine(local_day, at, tzinfo=zone).astimezone(UTC)
 
@@ -137,7 +146,7 @@ def describe(settings: Settings, cadence: Cadence, slot: Slot) -> str:
     when = f"{hour:02d}:{minute:02d} ({zone})"
     if cadence is Cadence.DAILY:
         return f"every day at {when}"
-    if cadence is Cadence.WEEKLY and slot.weekday is not None:
+    if cadence is Cadence.WEEKLY and slot.weekday is not None and weekday_choosable(settings):
         return f"{WEEKDAYS[slot.weekday]}s at {when}"
     if cadence is Cadence.WEEKLY:
         return f"on the schedule's day at {when}"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import errors_to_exit, open_app, out
 from digest.wording import plural
@@ -34,7 +35,8 @@ def alerts(
     for alert in found:
         told_at = (f"{alert.notified_at:%Y-%m-%d %H:%M}" if alert.notified_at
                    else "not yet (waiting to see if it lasts)")
-        table.add_row(alert.key, f"{alert.opened_at:%Y-%m-%d %H:%M}", told_at, alert.detail)
+        table.add_row(Text(alert.key), f"{alert.opened_at:%Y-%m-%d %H:%M}", told_at,
+                      Text(alert.detail))
     if found:
         out.print(table)
     out.print(f"{plural(len(found), 'open alert')} (times in UTC)")

@@ -9,6 +9,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.bootstrap import build
@@ -36,7 +37,8 @@ def errors_to_exit(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except DigestError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            # The message may quote feed text or a reader's input: never read as markup.
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
 
     return wrapper

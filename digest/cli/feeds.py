@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import errors_to_exit, open_app, out
 from digest.wording import plural
@@ -23,7 +24,7 @@ def feeds_list() -> None:
     feeds = list_feeds(open_app())
     table = Table("id", "url", "status", "posts", "last polled", "in DIGEST_FEED_URL")
     for f in feeds:
-        table.add_row(str(f.id), f.url, f.status, str(f.posts),
+        table.add_row(str(f.id), Text(f.url), f.status, str(f.posts),
                       f"{f.last_polled_at:%Y-%m-%d %H:%M}" if f.last_polled_at else "never",
                       "yes" if f.configured else "no (one-off)")
     out.print(table)

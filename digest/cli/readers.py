@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import err, errors_to_exit, open_app, out
 from digest.cli.profile import describe_profile
@@ -71,7 +72,7 @@ def subscribers_list(
     table = Table("email", "status", "cadence", "since")
     count = 0
     for sub in list_subscribers(open_app(), status=status):
-        table.add_row(sub.email or "(deleted)", str(sub.status), str(sub.cadence),
+        table.add_row(Text(sub.email or "(deleted)"), str(sub.status), str(sub.cadence),
                       f"{sub.created_at:%Y-%m-%d}")
         count += 1
     out.print(table)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import errors_to_exit, open_app, out
 from digest.store.models import MAX_ID
@@ -32,7 +33,9 @@ def topics_list() -> None:
         state = "hidden" if t.hidden else "shown"
         if t.merged_into_id is not None:
             state = f"merged into {t.merged_into_id} ({t.merged_into_name})"
-        table.add_row(str(t.id), t.name, t.key, str(t.posts), str(t.readers), state)
+        # Names and categories come from feeds: plain text, never Rich markup.
+        table.add_row(str(t.id), Text(t.name), Text(t.key), str(t.posts), str(t.readers),
+                      Text(state))
     out.print(table)
     out.print(plural(len(topics), "topic"))
 

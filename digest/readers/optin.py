@@ -43,9 +43,11 @@ def _record_signup(
 ) -> tuple[int, str | None] | None:
     """Apply the sign-up rules; the reader (id, link key) if a confirmation mail is due.
 
-    The form's zone and hour go only to a reader this sign-up creates (or recreates after
-    an erasure): anyone can send the form with someone else's address, so it never changes
-    the choices of a reader who exists; they change them from their preferences link.
+    The form's zone and hour go to a reader who is not confirmed: one this sign-up creates
+    (or recreates after an erasure), one still pending, one coming back after leaving; the
+    last sign-up before the confirmation click holds. Anyone can send the form with someone
+    else's address, so it never changes a confirmed reader's choices: they change them from
+    their preferences link.
     """
     with transaction(app.sessions) as session:
         sub = by_address(session, app, address)
@@ -54,14 +56,16 @@ def _record_signup(
                 sub = Subscriber(email=address, email_hash=email_hash(address, app.address_key),
                                  created_at=now)
                 session.add(sub)
-            if slot is not None:
-                set_slot(sub, slot, now)
         elif not lifecycle.can_sign_up(sub):
             return None
         elif sub.status is SubscriberStatus.PENDING:
             sent = sub.confirmation_sent_at
             if sent is not None and now - sent < RESEND_AFTER:
+                if slot is not None:
+                    set_slot(sub, slot, now)  # no second mail yet; the first link confirms
                 return None
+        if slot is not None and sub.status is not SubscriberStatus.ACTIVE:
+            set_slot(sub, slot, now)
         lifecycle.sign_up(sub, address, now, ip, source)
         sub.confirmation_sent_at = now  # claimed before sending; cleared if sending fails
         session.flush()

@@ -9,7 +9,7 @@ from typing import Any
 
 from digest.config import Settings
 from digest.readers.choices import listed_zones, schedule_time, zone_names
-from digest.slots import WEEKDAYS
+from digest.slots import WEEKDAYS, weekday_choosable
 from digest.web.reader_assets import SCRIPT_URL
 
 __all__ = ["HOURS", "WEEKDAY_CHOICES", "choice_context", "zone_groups"]
@@ -42,6 +42,6 @@ def choice_context(settings: Settings, zone: str | None) -> dict[str, Any]:
     """The template values of the zone and hour selects (``zone``: the one selected)."""
     selected = zone or settings.timezone
     return {"zone_groups": zone_groups((selected, settings.timezone)), "zone": selected,
-            "hours": HOURS, "weekdays": WEEKDAY_CHOICES,
+            "hours": HOURS, "weekdays": WEEKDAY_CHOICES if weekday_choosable(settings) else (),
             "schedule_time": schedule_time(settings), "operator_zone": settings.timezone,
             "zone_script": SCRIPT_URL}

@@ -52,3 +52,17 @@ def test_an_unknown_topic_or_empty_name_is_a_clear_error(env: dict[str, str]) ->
     empty = runner.invoke(cli, ["topics", "rename", "1", "   "])
     assert empty.exit_code == 1 and "empty" in empty.output
     assert runner.invoke(cli, ["topics", "hide", "abc"]).exit_code == 2
+
+
+def test_feed_text_in_topic_names_is_printed_as_text_not_markup(env: dict[str, str]) -> None:
+    assert runner.invoke(cli, ["poll"]).exit_code == 0
+    ids = _ids(runner.invoke(cli, ["topics", "list"]).output)
+    for name, shown in (("[/x] closed", "[/x] closed"),
+                        ("[link=https://x.test]a[/link]", "[link=")):
+        renamed = runner.invoke(cli, ["topics", "rename", ids["nato"], name])
+        assert renamed.exit_code == 0, renamed.output
+        listed = runner.invoke(cli, ["topics", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert shown in listed.output  # shown as typed, brackets and all
+    hidden = runner.invoke(cli, ["topics", "merge", ids["nato"], ids["nato"]])
+    assert hidden.exit_code == 1 and "Traceback" not in hidden.output
