@@ -14,10 +14,11 @@ daylight-saving change skips is read with the offset in force before the change 
 operator's own: so a DST week neither skips nor doubles a reader, and each reader is in exactly
 one ledger batch of each edition anyway.
 
-A reader who changes their slot keeps the old one for every edition planned before the change
-(``previous_slot``, ``slot_changed_at``): a batch already sent cannot be followed by a second
-copy at the new hour, and a batch not yet sent still comes at the hour it was planned for. The
-new slot applies from the next edition.
+A reader who changes their slot keeps, for every edition planned before the change, the slot
+they had when it was planned (``slot_at``: ``slot_changed_at`` and the ``slot_history`` of the
+last ``CHANGE_MEMORY``): a batch already sent cannot be followed by a second copy at the new
+hour, and a batch not yet sent still comes at the hour it was planned for, however often they
+change meanwhile. The new slot applies from the next edition.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from digest.config import Settings
 from digest.schedule import parsed, parsed_daily
 from digest.store.models import Cadence, Subscriber
 
-# A change this soon after the previous one keeps the older ``previous_slot``: an edition
-# planned before the first change may still be releasing (a weekly edition spans 8 days).
+# How long a reader's earlier slots are remembered: an edition planned that long ago may
+# still be releasing (a weekly one spans up to eight days).
 CHANGE_MEMORY = timedelta(days=9)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -68,7 +69,7 @@ def parse_slot(key: str | None) -> Slot:
 
 
 def _small(text: str, top: int) -> int | None:
-    return int(text) if text.isdigit() and 0 <= int(text) <= top else None
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= top else None
 
 
 def slot_of(reader: Subscriber) -> Slot:
@@ -79,20 +80,47 @@ def slot_of(reader: Subscriber) -> Slot:
 def set_slot(reader: Subscriber, slot: Slot, now: datetime) -> bool:
     """Give ``reader`` a new slot (validated by the caller); False when it is the same one.
 
-    The old key is kept for editions planned before ``now`` (see the module docstring); a
-    second change within ``CHANGE_MEMORY`` keeps the key of before the first.
+    The slot it replaces goes into ``slot_history`` with the time it began, for editions
+    planned while it held (see the module docstring); slots that ended longer than
+    ``CHANGE_MEMORY`` ago are forgotten.
     """
     key = slot.key
     reader.timezone, reader.delivery_weekday, reader.delivery_hour = (
         slot.timezone, slot.weekday, slot.hour)
     if key == (reader.slot or ""):
         return False
-    recent = reader.slot_changed_at is not None and now - reader.slot_changed_at < CHANGE_MEMORY
-    if not (recent and reader.previous_slot is not None):
-        reader.previous_slot = reader.slot or ""
+    began = reader.slot_changed_at
+    history = [*_history(reader.slot_history),
+               (reader.slot or "", began.isoformat() if began else None)]
+    ends = [since for _, since in history[1:]] + [now.isoformat()]
+    cutoff = now - CHANGE_MEMORY
+    kept = [[k, since] for (k, since), end in zip(history, ends, strict=True)
+            if end is None or datetime.fromisoformat(end) >= cutoff]
+    reader.slot_history = kept or None
     reader.slot = key
     reader.slot_changed_at = now
     return True
+
+
+def _history(value: object) -> list[tuple[str, str | None]]:
+    """``slot_history`` as (key, began) pairs, oldest first; anything unreadable is dropped."""
+    if not isinstance(value, list):
+        return []
+    return [(str(item[0]), item[1] if isinstance(item[1], str) else None) for item in value
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)]
+
+
+def slot_at(slot: str, changed_at: datetime | None, history: object,
+            when: datetime) -> str | None:
+    """The slot key a reader had at ``when`` (None: they had none remembered, as when the
+    change came before ``CHANGE_MEMORY``)."""
+    if changed_at is None or changed_at <= when:
+        return slot or ""
+    found: str | None = None
+    for key, began in _history(history):
+        if began is None or datetime.fromisoformat(began) <= when:
+            found = key
+    return found
 
 
 def _cron(settings: Settings, cadence: Cadence) -> crontab:

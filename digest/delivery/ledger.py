@@ -36,6 +36,7 @@ from digest.config import Settings
 from digest.delivery.plan import eligible
 from digest.errors import EditionError
 from digest.runtime import App
+from digest.slots import slot_at
 from digest.store.models import (
     Batch,
     BatchStatus,
@@ -126,24 +127,25 @@ def load_batch(app: App, batch_id: str) -> tuple[Batch, Edition, list[Any]]:
         if batch.slot is None:
             rows = list(session.execute(base).all())
         else:
-            rows = sorted((*session.execute(base.where(*in_slot(batch.slot, edition.created_at))),
-                           *session.execute(base.where(*moved_from(batch.slot,
-                                                                    edition.created_at)))),
+            planned = edition.created_at
+            movers = session.execute(base.add_columns(
+                Subscriber.slot, Subscriber.slot_changed_at, Subscriber.slot_history)
+                .where(Subscriber.slot_changed_at > planned))
+            rows = sorted((*session.execute(base.where(*in_slot(batch.slot, planned))),
+                           *(row for row in movers if slot_at(
+                               row.slot, row.slot_changed_at, row.slot_history,
+                               planned) == batch.slot)),
                           key=lambda row: int(row.id))
         session.expunge_all()
         return batch, edition, rows
 
 
 def in_slot(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
-    """Readers in ``slot`` since before an edition planned at ``planned_at``."""
+    """Readers in ``slot`` since before an edition planned at ``planned_at``. Those who
+    changed since keep, for that edition, the slot they had then (``slots.slot_at``): never
+    a second copy at their new hour."""
     return [Subscriber.slot == slot,
             or_(Subscriber.slot_changed_at.is_(None), Subscriber.slot_changed_at <= planned_at)]
-
-
-def moved_from(slot: str, planned_at: datetime) -> list[ColumnElement[bool]]:
-    """Readers who left ``slot`` after an edition planned at ``planned_at``: that edition
-    still reaches them there (``digest.slots``), never at their new hour too."""
-    return [Subscriber.slot_changed_at > planned_at, Subscriber.previous_slot == slot]
 
 
 def record_outcome(app: App, batch_id: str, claimed_at: datetime, **values: Any) -> None:

@@ -24,6 +24,7 @@ from digest.store.models import (
 # When the readers of a delivery slot get a scheduled edition (``digest.slots``).
 Release = Callable[[str], datetime]
 
+NO_FOLLOWERS = "no reader follows these posts' topics: nobody gets this digest"
 NO_READERS = "no confirmed readers for this cadence yet; the posts wait for the next digest"
 
 
@@ -109,6 +110,11 @@ def slot_ranges(session: Session, cadence: Cadence, max_id: int, size: int,
         after, before = done.get(slot, (0, 0))
         found.setdefault(str(slot), []).append((after, int(upto), int(rn) - before))
         done[slot] = (int(upto), int(rn))
+    # Each slot's last batch reaches up to the snapshot's newest id: a reader whose change of
+    # slot the snapshot just missed still falls in a batch of the slot that holds them.
+    for ranges in found.values():
+        after, _, count = ranges[-1]
+        ranges[-1] = (after, max_id, count)
     return found
 
 
@@ -137,7 +143,13 @@ def plan_batches(session: Session, edition: Edition, batch_size: int,
     edition.max_subscriber_id = max_id
     edition.batch_count = len(rows)
     edition.recipient_count = sum(int(r["size"]) for r in rows)
-    if not rows:
+    if not rows and only and count_recipients(session, edition.cadence):
+        # Readers, but none follows these posts' topics: they are announced (sent to nobody),
+        # so the next digest moves on instead of choosing the same posts again.
+        edition.status = EditionStatus.SENT
+        edition.reason = NO_FOLLOWERS
+        edition.finished_at = datetime.now(UTC)
+    elif not rows:
         # Like "no new posts": nothing is sent, the posts stay new for the next digest, and
         # the EMPTY claim does not block a real send once readers have confirmed.
         edition.status = EditionStatus.EMPTY

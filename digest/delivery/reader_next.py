@@ -28,7 +28,7 @@ from digest.readers.choices import describe_choice
 from digest.readers.lookup import by_address
 from digest.runtime import App
 from digest.schedule import EARLY_TOLERANCE, Period, period_for
-from digest.slots import local_time, period_date, release_at, slot_of
+from digest.slots import local_time, period_date, release_at, slot_at, slot_of
 from digest.store.models import (
     Batch,
     BatchStatus,
@@ -133,8 +133,8 @@ def _waiting_edition(session: Session, reader: Subscriber,
             Delivery.edition_id == edition.id, Delivery.subscriber_id == reader.id))
         if received is not None:
             continue
-        moved = reader.slot_changed_at is not None and reader.slot_changed_at > edition.created_at
-        slot = reader.previous_slot if moved else reader.slot
+        slot = slot_at(reader.slot, reader.slot_changed_at, reader.slot_history,
+                       edition.created_at)
         batch = session.scalars(select(Batch).where(
             Batch.edition_id == edition.id, Batch.status.in_(_OPEN),
             Batch.after_id < reader.id, Batch.upto_id >= reader.id,

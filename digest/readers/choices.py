@@ -146,7 +146,7 @@ def forget_choices(reader: Subscriber, now: datetime) -> None:
     """Erase the reader's choices with the rest of their data (a time zone says where they
     live)."""
     set_slot(reader, Slot(), now)
-    reader.previous_slot = None
+    reader.slot_history = None
     reader.topic_ids = None
 
 

@@ -157,7 +157,7 @@ class Subscriber(Base):
     # The three above as one key (digest.slots.slot_key; "" = all the operator's), and the
     # key an edition planned before the last change still uses (digest.slots).
     slot: Mapped[str] = mapped_column(String(80), default="", server_default="")
-    previous_slot: Mapped[str | None] = mapped_column(String(80))
+    slot_history: Mapped[list[list[str | None]] | None] = mapped_column(JSON(none_as_null=True))
     slot_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Topic ids the reader follows (SQL NULL, which Python's None writes: everything).
     topic_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))

@@ -292,3 +292,23 @@ def test_batches_handed_over_at_once_are_not_released_again_by_the_tick(clocked,
     assert len(resent) == 1
     later = run_tick(app, monday + timedelta(minutes=10), dispatch=resent.extend).released
     assert later == [] and len(resent) == 1  # handed over once, by the resend
+
+
+def test_a_reader_who_changes_their_hour_twice_still_gets_each_edition_once(
+        clocked, clock: Clock) -> None:
+    app, transport = clocked
+    add_readers(app, 2, cadence=Cadence.DAILY)
+    monday = datetime(2027, 3, 1, tzinfo=UTC)
+    _choose(app, "reader1@example.org", None, 18, monday + timedelta(hours=9))  # signs up
+    add_post(app, first_seen=monday + timedelta(hours=20))
+    tuesday = monday + timedelta(days=1)
+    for now in _ticks(tuesday + timedelta(hours=7), tuesday + timedelta(hours=9)):
+        clock.now = now
+        run_tick(app, now)  # Tuesday's edition is claimed at 08:00, reader 1 planned at 18:00
+    _choose(app, "reader1@example.org", None, 20, tuesday + timedelta(hours=12))  # and again
+    for now in _ticks(tuesday + timedelta(hours=9), tuesday + timedelta(hours=23)):
+        clock.now = now
+        run_tick(app, now)
+    handed = sorted((at, who) for at, who, _ in transport.handed)
+    assert handed == [(tuesday + timedelta(hours=8), "reader0@example.org"),
+                      (tuesday + timedelta(hours=18), "reader1@example.org")]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from digest.slots import Slot, describe, parse_slot, release_at, set_slot, slot_key
+from digest.slots import Slot, describe, parse_slot, release_at, set_slot, slot_at, slot_key
 from digest.store.models import Cadence, Subscriber
 from tests.conftest import make_settings
 
@@ -65,13 +65,22 @@ def test_keys_round_trip_and_a_change_keeps_the_key_of_before(tmp_path: Path) ->
     for slot in (Slot("Asia/Kolkata", None, 7), Slot(None, 6, None), Slot("UTC", 0, 0)):
         assert parse_slot(slot.key) == slot
     assert parse_slot("Asia/Tokyo|9|99") == Slot("Asia/Tokyo", None, None)  # unreadable parts
+    assert parse_slot("Asia/Tokyo|²|٣") == Slot("Asia/Tokyo", None, None)
     reader = Subscriber(slot="")
     start = datetime(2027, 3, 1, tzinfo=UTC)
+    day = timedelta(days=1)
     assert set_slot(reader, Slot("Asia/Tokyo", None, 8), start)
-    assert (reader.slot, reader.previous_slot) == ("Asia/Tokyo||8", "")
-    assert set_slot(reader, Slot("Asia/Tokyo", None, 20), start + timedelta(days=1))
-    # A second change soon after keeps the key editions planned before the first still use.
-    assert (reader.slot, reader.previous_slot) == ("Asia/Tokyo||20", "")
-    assert not set_slot(reader, Slot("Asia/Tokyo", None, 20), start + timedelta(days=2))
-    assert set_slot(reader, Slot(None, None, None), start + timedelta(days=30))
-    assert (reader.slot, reader.previous_slot) == ("", "Asia/Tokyo||20")
+    assert set_slot(reader, Slot("Asia/Tokyo", None, 20), start + day)
+    assert not set_slot(reader, Slot("Asia/Tokyo", None, 20), start + 2 * day)
+
+    def at(when: datetime) -> str | None:
+        return slot_at(reader.slot, reader.slot_changed_at, reader.slot_history, when)
+
+    # An edition planned at any moment gets the slot the reader had then, however many
+    # changes came after it.
+    assert at(start - day) == "" and at(start + day / 2) == "Asia/Tokyo||8"
+    assert at(start + 3 * day) == "Asia/Tokyo||20"
+    # Slots that ended more than CHANGE_MEMORY ago are forgotten.
+    assert set_slot(reader, Slot(None, None, None), start + 30 * day)
+    assert reader.slot_history == [["Asia/Tokyo||20", (start + day).isoformat()]]
+    assert at(start + 29 * day) == "Asia/Tokyo||20" and at(start + day / 2) is None

@@ -288,3 +288,24 @@ def test_a_resend_leaves_out_readers_whose_topics_had_nothing(app: App, transpor
         assert s.get_one(Edition, sent.edition_id).recipient_count == planned + 1
     assert sorted(r for _, batch in transport.sent for r in (x.email for x in batch)) == [
         "reader1@example.org", "reader2@example.org", "reader3@example.org"]
+
+
+def test_posts_no_reader_follows_are_announced_and_the_next_digest_moves_on(
+        app: App, transport) -> None:
+    """With a maximum of one post, the oldest (Sport) first: no reader follows it, so it
+    counts as sent to nobody, and the next digest carries the Russia post instead of picking
+    the Sport one again for ever."""
+    from digest.delivery.plan import NO_FOLLOWERS
+
+    ids = {name: _topic(app, name) for name in ("Russia", "Sport")}
+    _post(app, "Match report", ids["Sport"])
+    _post(app, "Moscow talks open", ids["Russia"])
+    add_readers(app, 2)
+    _follow(app, {1: [ids["Russia"]], 2: [ids["Russia"]]})
+    app.settings.max_posts = 1
+    first = send_digest(app, manual=True)
+    assert (first.status, first.reason, first.posts) == ("sent", NO_FOLLOWERS, ("Match report",))
+    assert transport.sent == []
+    second = send_digest(app, manual=True)
+    assert second.status == "sent" and second.posts == ("Moscow talks open",)
+    assert sorted(_mails(transport)) == ["reader0@example.org", "reader1@example.org"]

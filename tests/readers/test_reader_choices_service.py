@@ -89,21 +89,23 @@ def test_saving_choices_keeps_the_slot_bookkeeping_and_a_bad_field_changes_nothi
     save_preferences(app, token, chosen_slot=Choices("Asia/Tokyo", "7", "2", [str(ids["a"])]),
                      now=NOW)
     row = _reader(app, "r@example.org")
-    assert (row.slot, row.previous_slot, row.slot_changed_at) == ("Asia/Tokyo|2|7", "", NOW)
+    assert (row.slot, row.slot_history, row.slot_changed_at) == ("Asia/Tokyo|2|7", [["", None]],
+                                                                 NOW)
     assert row.topic_ids == [ids["a"]]
-    before = (row.slot, row.previous_slot, row.slot_changed_at, row.topic_ids, row.cadence)
+    before = (row.slot, row.slot_history, row.slot_changed_at, row.topic_ids, row.cadence)
     for bad in (Choices(hour="24"), Choices(weekday="9"), Choices(timezone="Nowhere/City"),
                 Choices("America/Lima", "5", "1", ["x"])):
         with pytest.raises(ChoiceError):
             save_preferences(app, token, cadence="daily", chosen_slot=bad,
                              now=NOW + timedelta(hours=1))
         row = _reader(app, "r@example.org")
-        assert (row.slot, row.previous_slot, row.slot_changed_at, row.topic_ids,
+        assert (row.slot, row.slot_history, row.slot_changed_at, row.topic_ids,
                 row.cadence) == before
-    # Fields not sent are kept; a second change soon after keeps the first previous slot.
+    # Fields not sent are kept; a second change soon after remembers both earlier slots.
     save_preferences(app, token, chosen_slot=Choices(hour="9"), now=NOW + timedelta(days=1))
     row = _reader(app, "r@example.org")
-    assert (row.slot, row.previous_slot) == ("Asia/Tokyo|2|9", "")
+    assert (row.slot, row.slot_history) == (
+        "Asia/Tokyo|2|9", [["", None], ["Asia/Tokyo|2|7", NOW.isoformat()]])
     assert row.topic_ids == [ids["a"]]
     data = export_my_data(app, token)
     assert (data["timezone"], data["delivery_hour"], data["delivery_weekday"],
@@ -112,7 +114,7 @@ def test_saving_choices_keeps_the_slot_bookkeeping_and_a_bad_field_changes_nothi
     with app.sessions() as s:
         gone = s.get(Subscriber, row.id)
         assert (gone.timezone, gone.delivery_hour, gone.delivery_weekday, gone.slot,
-                gone.previous_slot, gone.topic_ids) == (None, None, None, "", None, None)
+                gone.slot_history, gone.topic_ids) == (None, None, None, "", None, None)
 
 
 def test_signup_sets_the_slot_of_a_reader_not_yet_confirmed_only(app, transport) -> None:

@@ -183,7 +183,7 @@ def test_preferences_change_zone_hour_weekday_and_topics(client, sqlite_app):
     assert "your topics are changed" in r.text
     row = _row(sqlite_app, "pat@example.org")
     assert (row.timezone, row.delivery_hour, row.delivery_weekday) == ("Asia/Tokyo", 7, 2)
-    assert row.slot == "Asia/Tokyo|2|7" and row.previous_slot == ""
+    assert row.slot == "Asia/Tokyo|2|7" and row.slot_history == [["", None]]
     assert row.slot_changed_at is not None
     assert row.topic_ids == [ids["tech"]]
     page = client.get(f"/preferences/{token}").text
@@ -287,5 +287,5 @@ def test_download_has_the_choices_and_delete_forgets_them(client, sqlite_app):
                        data={"action": "delete", "sure": "1"}).status_code == 200
     with sqlite_app.sessions() as s:
         row = s.get(Subscriber, row_id)
-        assert (row.timezone, row.delivery_hour, row.slot, row.previous_slot) == (
+        assert (row.timezone, row.delivery_hour, row.slot, row.slot_history) == (
             None, None, "", None)

@@ -31,7 +31,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("delivery_hour", sa.SmallInteger(), nullable=True))
         table.add_column(sa.Column("delivery_weekday", sa.SmallInteger(), nullable=True))
         table.add_column(sa.Column("slot", sa.String(80), nullable=False, server_default=""))
-        table.add_column(sa.Column("previous_slot", sa.String(80), nullable=True))
+        table.add_column(sa.Column("slot_history", sa.JSON(), nullable=True))
         table.add_column(sa.Column("slot_changed_at", UTCDateTime(), nullable=True))
         table.add_column(sa.Column("topic_ids", sa.JSON(), nullable=True))
     op.create_index("ix_subscribers_slot", "subscribers", ["status", "cadence", "slot", "id"])
@@ -67,6 +67,6 @@ def downgrade() -> None:
     op.drop_index("ix_subscribers_slot_changed", table_name="subscribers")
     op.drop_index("ix_subscribers_slot", table_name="subscribers")
     with op.batch_alter_table("subscribers") as table:
-        for name in ("topic_ids", "slot_changed_at", "previous_slot", "slot",
+        for name in ("topic_ids", "slot_changed_at", "slot_history", "slot",
                      "delivery_weekday", "delivery_hour", "timezone"):
             table.drop_column(name)
