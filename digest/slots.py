@@ -23,15 +23,18 @@ change meanwhile. The new slot applies from the next edition.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import crontab
 
 from digest.config import Settings
 from digest.schedule import parsed, parsed_daily
 from digest.store.models import Cadence, Subscriber
+
+log = logging.getLogger(__name__)
 
 # How long a reader's earlier slots are remembered: an edition planned that long ago may
 # still be releasing (a weekly one spans up to eight days).
@@ -151,7 +154,7 @@ def period_date(settings: Settings, period_end: datetime) -> date:
 def release_at(settings: Settings, cadence: Cadence, day: date, slot: Slot) -> datetime:
     """When the edition of period ``day`` (``D``) reaches a reader with ``slot`` (UTC)."""
     cron = _cron(settings, cadence)
-    zone = ZoneInfo(slot.timezone) if slot.timezone else settings.tz
+    zone = _zone(settings, slot.timezone)
     at = time(_only(cron.hour), _only(cron.minute)) if slot.hour is None else time(slot.hour)
     local_day = day
     if cadence is Cadence.WEEKLY and slot.weekday is not None and weekday_choosable(settings):
@@ -161,8 +164,20 @@ def release_at(settings: Settings, cadence: Cadence, day: date, slot: Slot) -> d
 
 def local_time(settings: Settings, slot: Slot, instant: datetime) -> datetime:
     """``instant`` on the reader's own clock."""
-    zone = ZoneInfo(slot.timezone) if slot.timezone else settings.tz
-    return instant.astimezone(zone)
+    return instant.astimezone(_zone(settings, slot.timezone))
+
+
+def _zone(settings: Settings, name: str | None) -> ZoneInfo:
+    """The reader's zone; the operator's when they keep it, or when this machine's time zone
+    database does not know it (a host older than the one that accepted it): logged, and the
+    digest still goes, on the operator's clock, rather than the whole tick failing."""
+    if not name:
+        return settings.tz
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("time zone %r is unknown on this host; using %s", name, settings.timezone)
+        return settings.tz
 
 
 def describe(settings: Settings, cadence: Cadence, slot: Slot) -> str:

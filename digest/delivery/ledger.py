@@ -99,7 +99,9 @@ def claim_batch(app: App, batch_id: str, now: datetime) -> bool:
         result = session.execute(
             update(Batch)
             .where(Batch.id == batch_id, claimable, not_paused(),
-                   or_(Batch.release_at.is_(None), Batch.release_at <= now))
+                   # Released by the tick (its clock), or due by this worker's clock.
+                   or_(Batch.released_at.is_not(None), Batch.release_at.is_(None),
+                       Batch.release_at <= now))
             .values(status=BatchStatus.SENDING, claimed_at=now, attempts=Batch.attempts + 1)
             .execution_options(synchronize_session=False)
         )

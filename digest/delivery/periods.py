@@ -26,9 +26,10 @@ from digest.store.models import Cadence, Subscriber
 # period's date in UTC+14 is 49 hours before 23:00 of it in UTC-12 (a reader's weekday only
 # ever moves their day later: ``slots.release_at``). Three days covers any pair.
 LOOKAHEAD = timedelta(days=3)
-# A scheduled tick claims a period only this soon after its first slot came due; later
-# (a beat that was down for days) the period is left to a send by hand.
-CLAIM_GRACE = timedelta(hours=1)
+# A scheduled tick claims a period only this soon after its first slot came due: a beat or
+# database down at that hour still sends it when it is back (the slots whose hour passed at
+# once, the others at theirs); later than this the period is left to a send by hand.
+CLAIM_GRACE = timedelta(hours=6)
 
 
 def reader_slots(session: Session, cadence: Cadence) -> list[str]:
@@ -46,12 +47,6 @@ def reader_slots(session: Session, cadence: Cadence) -> list[str]:
     walk = walk.union_all(select(first_after(walk.c.slot)).where(walk.c.slot.is_not(None)))
     return [str(key) for key in session.scalars(
         select(walk.c.slot).where(walk.c.slot.is_not(None)))]
-
-
-def slots_by_cadence(session: Session) -> dict[Cadence, list[str]]:
-    """:func:`reader_slots` of the weekly and daily cadences."""
-    return {cadence: reader_slots(session, cadence)
-            for cadence in (Cadence.WEEKLY, Cadence.DAILY)}
 
 
 def claim_time(settings: Settings, cadence: Cadence, period: Period,

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from sqlalchemy import select
+
 from digest.delivery.ledger import edition_of
 from digest.delivery.outcomes import SendResult
-from digest.delivery.periods import due_periods, slots_by_cadence
+from digest.delivery.periods import due_periods
 from digest.delivery.release import release_batches
 from digest.delivery.send import send_digest, send_here
 from digest.errors import AlreadySentError
 from digest.runtime import App, Dispatch
-from digest.store.models import Cadence, utcnow
+from digest.schedule import Period
+from digest.store.models import Cadence, Edition, EditionStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +52,35 @@ def run_tick(app: App, now: datetime | None = None, *,
     sent in this process without it."""
     now = now or utcnow()
     claimed: list[SendResult] = []
-    with app.sessions() as session:
-        slots = slots_by_cadence(session)
-        due = [(cadence, period) for cadence in (Cadence.WEEKLY, Cadence.DAILY)
-               for period in due_periods(session, app.settings, cadence, now,
-                                         slots=slots.get(cadence, []))]
-    for cadence, period in due:
-        try:
-            claimed.append(send_digest(app, cadence=cadence, period=period, now=now,
-                                       queue=dispatch is not None, dispatch=dispatch))
-        except AlreadySentError:
-            continue
-        except Exception:  # one cadence failing to claim must not hold back the releases
-            log.exception("release tick: claiming %s failed", period.key,
-                          extra={"key": period.key})
+    for cadence in (Cadence.WEEKLY, Cadence.DAILY):
+        try:  # one cadence failing to claim must not hold back the other, or the releases
+            for period in _unclaimed_due(app, cadence, now):
+                try:
+                    claimed.append(send_digest(app, cadence=cadence, period=period, now=now,
+                                               queue=dispatch is not None, dispatch=dispatch))
+                except AlreadySentError:
+                    continue
+        except Exception:
+            log.exception("release tick: claiming the %s digest failed", cadence.value,
+                          extra={"cadence": cadence.value})
     released = release_batches(app, now)
     if released and dispatch is not None:
         dispatch(released)
     elif released:
         _send_here(app, released, now)
     return TickReport(claimed, released)
+
+
+def _unclaimed_due(app: App, cadence: Cadence, now: datetime) -> list[Period]:
+    """The periods of ``cadence`` due now that no edition holds yet (an EMPTY one does not
+    count: posts may have come since)."""
+    with app.sessions() as session:
+        due = due_periods(session, app.settings, cadence, now)
+        if not due:
+            return []
+        taken = set(session.scalars(select(Edition.key).where(
+            Edition.key.in_([p.key for p in due]), Edition.status != EditionStatus.EMPTY)))
+    return [p for p in due if p.key not in taken]
 
 
 def _send_here(app: App, batch_ids: Sequence[str], now: datetime) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from digest.bootstrap import build
 from digest.delivery.batch import send_batch
+from digest.delivery.ledger import claim_batch
 from digest.delivery.pause import pause_edition, resume_edition
 from digest.delivery.resend import resend_edition
 from digest.delivery.scheduled import RELEASE_INTERVAL, run_tick
@@ -312,3 +313,17 @@ def test_a_reader_who_changes_their_hour_twice_still_gets_each_edition_once(
     handed = sorted((at, who) for at, who, _ in transport.handed)
     assert handed == [(tuesday + timedelta(hours=8), "reader0@example.org"),
                       (tuesday + timedelta(hours=18), "reader1@example.org")]
+
+
+def test_a_released_batch_is_claimed_by_a_worker_whose_clock_is_a_little_behind(
+        clocked, clock: Clock) -> None:
+    app, _transport = clocked
+    add_readers(app, 1)
+    _choose(app, "reader0@example.org", "Asia/Tokyo", 8, datetime(2027, 1, 1, tzinfo=UTC))
+    add_post(app, first_seen=datetime(2027, 2, 26, tzinfo=UTC))
+    tokyo = datetime(2027, 2, 28, 23, 0, tzinfo=UTC)
+    queued: list[str] = []
+    run_tick(app, tokyo, dispatch=queued.extend)
+    assert len(queued) == 1
+    # The tick released it at 23:00:00 by its clock; the worker's reads 22:59:57.
+    assert claim_batch(app, queued[0], tokyo - timedelta(seconds=3))

@@ -84,3 +84,10 @@ def test_keys_round_trip_and_a_change_keeps_the_key_of_before(tmp_path: Path) ->
     assert set_slot(reader, Slot(None, None, None), start + 30 * day)
     assert reader.slot_history == [["Asia/Tokyo||20", (start + day).isoformat()]]
     assert at(start + 29 * day) == "Asia/Tokyo||20" and at(start + day / 2) is None
+
+
+def test_a_zone_this_host_does_not_know_falls_back_to_the_operators(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    lost = Slot("Mars/Olympus_Mons", None, 9)
+    assert release_at(settings, Cadence.DAILY, MONDAY, lost) == \
+        datetime(2027, 3, 1, 9, 0, tzinfo=UTC)  # 09:00 in London, not an exception

@@ -8,7 +8,8 @@ Revises: 0007
   (``digest.slots``), and the topics they follow (NULL: everything).
   ``ix_subscribers_slot`` (status, cadence, slot, id) lets a slot's batch read only its own
   readers; ``ix_subscribers_slot_changed`` finds the few who changed since an edition.
-- ``batches``: the slot a batch holds, when it is due and when it was released.
+- ``batches``: the slot a batch holds, when it is due and when it was released (every batch
+  from before counts as released when it was claimed, or planned).
 - ``posts.topic_ids`` and the ``topics`` table: the feeds' categories as topics.
 """
 
@@ -40,6 +41,10 @@ def upgrade() -> None:
         table.add_column(sa.Column("slot", sa.String(80), nullable=True))
         table.add_column(sa.Column("release_at", UTCDateTime(), nullable=True))
         table.add_column(sa.Column("released_at", UTCDateTime(), nullable=True))
+    # Every batch from before was handed over when it was planned: never released again.
+    op.execute("UPDATE batches SET released_at = COALESCE(claimed_at, sent_at, "
+               "(SELECT created_at FROM editions WHERE editions.id = batches.edition_id)) "
+               "WHERE released_at IS NULL")
     op.create_index("ix_batches_release", "batches", ["released_at", "release_at"])
     with op.batch_alter_table("posts") as table:
         table.add_column(sa.Column("topic_ids", sa.JSON(), nullable=False,
