@@ -4,12 +4,13 @@ download their data, delete it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from digest.config import Settings
 from digest.errors import InvalidTokenError, SubscriberError
+from digest.feeds.topics import load_resolver
 from digest.readers import choices, lifecycle
 from digest.readers.lookup import by_token
 from digest.runtime import App
@@ -36,6 +37,11 @@ class Preferences:
     weekday: int | None = None  # None: the schedule's
     topic_ids: tuple[int, ...] | None = None  # None: everything
     when: str = ""  # when the digest comes, on the reader's clock
+    # The boxes to tick: the topics they follow as they stand now (a topic merged into
+    # another shows as that one), and whether they ever chose their time (if not, the page
+    # may offer the browser's zone).
+    ticked: frozenset[int] = frozenset()
+    chose_time: bool = False
 
 
 def unsubscribe(app: App, token: str, now: datetime | None = None) -> None:
@@ -55,17 +61,22 @@ def check_unsubscribe_link(app: App, token: str) -> None:
 def _preferences(sub: Subscriber, settings: Settings | None = None) -> Preferences:
     if sub.email is None:
         raise InvalidTokenError("this reader's data has been deleted")
-    topics = None if sub.topic_ids is None else tuple(sub.topic_ids)
+    stored = sub.topic_ids if isinstance(sub.topic_ids, list) else None  # JSON: anything
+    topics = None if stored is None else tuple(
+        i for i in stored if isinstance(i, int) and not isinstance(i, bool))
     return Preferences(email=sub.email, status=sub.status, cadence=sub.cadence,
                        paused=sub.paused, timezone=sub.timezone, hour=sub.delivery_hour,
                        weekday=sub.delivery_weekday, topic_ids=topics,
-                       when=choices.describe_choice(settings, sub) if settings else "")
+                       when=choices.describe_choice(settings, sub) if settings else "",
+                       chose_time=sub.slot_changed_at is not None)
 
 
 def get_preferences(app: App, token: str) -> Preferences:
     """The reader's current preferences."""
     with app.sessions() as session:
-        return _preferences(by_token(session, app, Purpose.PREFERENCES, token), app.settings)
+        sub = by_token(session, app, Purpose.PREFERENCES, token)
+        prefs = _preferences(sub, app.settings)
+        return replace(prefs, ticked=load_resolver(session).effective_set(prefs.topic_ids))
 
 
 def topics_offered(app: App) -> list[tuple[int, str]]:

@@ -55,7 +55,7 @@ def _preferences_page(request: Request, token: str, status: int = 200,
                  **choice_context(app.settings, prefs.timezone),
                  hour="" if prefs.hour is None else str(prefs.hour),
                  weekday="" if prefs.weekday is None else str(prefs.weekday),
-                 guess_zone=prefs.timezone is None, **context)
+                 guess_zone=prefs.timezone is None and not prefs.chose_time, **context)
 
 
 def _saved(before: Preferences, after: Preferences) -> str:

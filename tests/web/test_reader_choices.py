@@ -289,3 +289,34 @@ def test_download_has_the_choices_and_delete_forgets_them(client, sqlite_app):
         row = s.get(Subscriber, row_id)
         assert (row.timezone, row.delivery_hour, row.slot, row.slot_history) == (
             None, None, "", None)
+
+
+def test_a_merged_topic_shows_ticked_as_the_one_it_joined(client, sqlite_app):
+    from digest.feeds.topic_catalog import merge_topic
+    from digest.store.sessions import transaction
+
+    ids = _topics(sqlite_app)
+    add(sqlite_app, "kim@example.org")
+    token = _prefs_token(sqlite_app, "kim@example.org")
+    others = [key for key in ids if key != "tech"]
+    r = client.post(f"/preferences/{token}", data={
+        "cadence": "weekly", "topics_shown": "1", "topic": [str(ids[others[0]])]})
+    assert r.status_code == 200
+    with transaction(sqlite_app.sessions) as s:
+        merge_topic(s, ids[others[0]], ids["tech"])
+    page = client.get(f"/preferences/{token}").text
+    ticked = re.findall(r'id="topic-(\d+)" name="topic" value="\d+" checked', page)
+    assert ticked == [str(ids["tech"])]  # what they get now, so a save keeps it
+
+
+def test_the_browsers_zone_is_offered_only_to_a_reader_who_never_chose(client, sqlite_app):
+    add(sqlite_app, "new@example.org")
+    add(sqlite_app, "chose@example.org")
+    fresh = client.get(f"/preferences/{_prefs_token(sqlite_app, 'new@example.org')}").text
+    assert "data-guess-zone" in fresh
+    token = _prefs_token(sqlite_app, "chose@example.org")
+    # They keep the operator's zone on purpose (stored as NULL) and pick an hour.
+    client.post(f"/preferences/{token}", data={"cadence": "weekly", "timezone": "Europe/Istanbul",
+                                               "hour": "7"})
+    assert _row(sqlite_app, "chose@example.org").timezone is None
+    assert "data-guess-zone" not in client.get(f"/preferences/{token}").text
