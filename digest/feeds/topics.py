@@ -13,17 +13,22 @@ the post had no such category.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.feeds.categories import MAX_LENGTH, clean_category, topic_key
 from digest.store.models import Topic
 
-__all__ = ["Resolver", "load_resolver", "stored_ids", "topic_ids_for"]
+__all__ = ["MAX_TOPICS", "Resolver", "load_resolver", "stored_ids", "topic_ids_for"]
+
+log = logging.getLogger(__name__)
+# The most topics the feeds' categories make on their own (hidden and merged ones count).
+MAX_TOPICS = 500
 
 
 def topic_ids_for(session: Session, categories: Iterable[str]) -> dict[str, int]:
@@ -35,9 +40,18 @@ def topic_ids_for(session: Session, categories: Iterable[str]) -> dict[str, int]
         if key and key not in names:
             names[key] = name
     found = _by_key(session, list(names))
-    for key in sorted(names):  # one order for every poller: two never wait on each other
-        if key not in found:
-            found[key] = _create(session, key, names[key])
+    missing = sorted(k for k in names if k not in found)
+    room = MAX_TOPICS - int(session.scalar(select(func.count(Topic.id))) or 0) if missing else 0
+    if len(missing) > room:
+        # A feed that invents categories without end must not fill every reader's
+        # preferences page: past the cap, new categories are not made topics (the posts
+        # still go out, to readers of their known topics or, with none, to everyone).
+        log.warning("topics: %d new categories left out, the catalog holds %d (the most): "
+                    "merge or hide some with `digest topics`", len(missing) - max(room, 0),
+                    MAX_TOPICS)
+        missing = missing[:max(room, 0)]
+    for key in missing:  # one order for every poller: two never wait on each other
+        found[key] = _create(session, key, names[key])
     return found
 
 

@@ -168,3 +168,16 @@ def test_two_polls_creating_the_same_topics_at_once_both_succeed(app: App) -> No
     assert set(rows) == {"nato", "russia", "trade"}
     assert results["first"] == {k: rows[k] for k in ("nato", "trade")}
     assert results["second"] == rows
+
+
+def test_a_feed_inventing_categories_stops_at_the_cap(sqlite_app: App, monkeypatch) -> None:
+    monkeypatch.setattr(topics_module, "MAX_TOPICS", 5)
+    with transaction(sqlite_app.sessions) as s:
+        first = topic_ids_for(s, [f"Spam {n}" for n in range(4)])
+    with transaction(sqlite_app.sessions) as s:
+        more = topic_ids_for(s, ["Spam 0", "Trade", "Zebra", "Apples"])
+    assert len(first) == 4
+    assert more["spam 0"] == first["spam 0"]  # known ones are still found
+    assert set(more) == {"spam 0", "apples"}  # one place left: the first new key in order
+    with sqlite_app.sessions() as s:
+        assert s.scalar(select(func.count(Topic.id))) == 5
