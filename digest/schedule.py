@@ -91,6 +91,11 @@ def parsed_daily(expression: str) -> crontab:
     return daily_cron(expression)
 
 
+def fire_time(cron: crontab) -> time:
+    """The one time of day a SCHEDULE crontab fires at (``parse_schedule`` allows one)."""
+    return time(_only(cron.hour), _only(cron.minute))
+
+
 def _only(values: set[int]) -> int:
     (value,) = values
     return value
@@ -113,7 +118,7 @@ def _fire_days(cron: crontab, start: date, step: int) -> Iterator[date]:
 
 def _fire_at(cron: crontab, day: date, tz: ZoneInfo) -> datetime:
     """The instant of ``cron``'s fire on local ``day`` (a skipped wall time: see the module)."""
-    local = datetime.combine(day, time(_only(cron.hour), _only(cron.minute)), tzinfo=tz)
+    local = datetime.combine(day, fire_time(cron), tzinfo=tz)
     return local.astimezone(UTC)
 
 

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery.schedules import crontab
 
 from digest.config import Settings
-from digest.schedule import parsed, parsed_daily
+from digest.schedule import fire_time, parsed, parsed_daily
 from digest.store.models import Cadence, Subscriber
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,6 @@ def _cron(settings: Settings, cadence: Cadence) -> crontab:
     return parsed(settings.schedule)
 
 
-def _only(values: set[int]) -> int:
-    (value,) = values
-    return value
-
-
 def weekday_choosable(settings: Settings) -> bool:
     """Whether a weekly reader's weekday counts: only when SCHEDULE fires on one weekday and
     on any day of the month (``0 8 * * mon``). With two weekly fires (``mon,thu``) each
@@ -155,7 +150,7 @@ def release_at(settings: Settings, cadence: Cadence, day: date, slot: Slot) -> d
     """When the edition of period ``day`` (``D``) reaches a reader with ``slot`` (UTC)."""
     cron = _cron(settings, cadence)
     zone = _zone(settings, slot.timezone)
-    at = time(_only(cron.hour), _only(cron.minute)) if slot.hour is None else time(slot.hour)
+    at = fire_time(cron) if slot.hour is None else time(slot.hour)
     local_day = day
     if cadence is Cadence.WEEKLY and slot.weekday is not None and weekday_choosable(settings):
         local_day = day + timedelta(days=(slot.weekday - day.weekday()) % 7)
@@ -184,8 +179,8 @@ def describe(settings: Settings, cadence: Cadence, slot: Slot) -> str:
     """The slot in words, e.g. "Mondays at 08:00 (Asia/Tokyo)"."""
     cron = _cron(settings, cadence)
     zone = slot.timezone or settings.timezone
-    hour = _only(cron.hour) if slot.hour is None else slot.hour
-    minute = _only(cron.minute) if slot.hour is None else 0
+    at = fire_time(cron) if slot.hour is None else time(slot.hour)
+    hour, minute = at.hour, at.minute
     when = f"{hour:02d}:{minute:02d} ({zone})"
     if cadence is Cadence.DAILY:
         return f"every day at {when}"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.delivery.editions import draft, render_posts
+from digest.delivery.ledger import OPEN
 from digest.delivery.nextdigest import MailView, mail_view
 from digest.delivery.received import still_new
 from digest.delivery.topicfilter import posts_for_reader
@@ -31,7 +32,6 @@ from digest.schedule import EARLY_TOLERANCE, Period, period_for
 from digest.slots import local_time, period_date, release_at, slot_at, slot_of
 from digest.store.models import (
     Batch,
-    BatchStatus,
     Cadence,
     Delivery,
     Edition,
@@ -42,7 +42,6 @@ from digest.store.models import (
     utcnow,
 )
 
-_OPEN = (BatchStatus.PENDING, BatchStatus.SENDING, BatchStatus.IN_DOUBT)
 # A scheduled edition's batches are all released within about eight days of its claim.
 _OPEN_FOR = timedelta(days=9)
 
@@ -136,7 +135,7 @@ def _waiting_edition(session: Session, reader: Subscriber,
         slot = slot_at(reader.slot, reader.slot_changed_at, reader.slot_history,
                        edition.created_at)
         batch = session.scalars(select(Batch).where(
-            Batch.edition_id == edition.id, Batch.status.in_(_OPEN),
+            Batch.edition_id == edition.id, Batch.status.in_(OPEN),
             Batch.after_id < reader.id, Batch.upto_id >= reader.id,
             (Batch.slot.is_(None)) | (Batch.slot == slot))).first()
         if batch is not None:

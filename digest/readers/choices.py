@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from digest.config import Settings
 from digest.errors import SubscriberError
 from digest.feeds.topic_catalog import visible_topics
-from digest.schedule import parse_schedule
+from digest.schedule import fire_time, parse_schedule, parsed
 from digest.slots import Slot, describe, set_slot, slot_of
 from digest.store.models import Cadence, Subscriber
 
@@ -163,5 +163,4 @@ def describe_choice(settings: Settings, reader: Subscriber) -> str:
 
 def schedule_time(settings: Settings) -> str:
     """The schedule's time of day ("08:00"), which a reader who keeps it gets on their clock."""
-    cron = parse_schedule(settings.schedule)
-    return f"{min(cron.hour):02d}:{min(cron.minute):02d}"
+    return f"{fire_time(parsed(settings.schedule)):%H:%M}"

@@ -76,7 +76,11 @@ async def _signup_fields(request: Request) -> tuple[bool, dict[str, str]]:
             raise ValueError("the body is nested too deeply; send a flat JSON object") from exc
         if not isinstance(data, dict) or not isinstance(data.get("email"), str):
             raise ValueError('send a JSON object like {"email": "you@example.com"}')
-        return True, {k: v for k, v in data.items() if isinstance(v, str)}
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+        hour = data.get("hour")
+        if isinstance(hour, int) and not isinstance(hour, bool):  # {"hour": 7} as well as "7"
+            fields["hour"] = str(hour)
+        return True, fields
     form = await request.form()
     return False, {k: v for k, v in form.items() if isinstance(v, str)}
 

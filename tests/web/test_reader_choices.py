@@ -86,6 +86,11 @@ def test_signup_by_json_takes_the_same_fields(client, sqlite_app):
     r = client.post("/subscribe", json={"email": "j@example.org", "timezone": "America/Lima"})
     assert r.status_code == 200
     assert _row(sqlite_app, "j@example.org").timezone == "America/Lima"
+    for address, hour, stored in (("n@example.org", 7, 7), ("b@example.org", True, None),
+                                  ("s@example.org", "19", 19)):
+        r = client.post("/subscribe", json={"email": address, "hour": hour})
+        assert r.status_code == 200
+        assert _row(sqlite_app, address).delivery_hour == stored  # a number too; not a bool
 
 
 @pytest.mark.parametrize("zone, hour", [
