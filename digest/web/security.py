@@ -7,7 +7,9 @@ readiness probes are exempt: a container health check asks ``http://127.0.0.1:80
 
 ``SecurityHeaders`` adds a Content-Security-Policy (no scripts; styles and images as the pages
 and the archived digests need; the sign-up and preferences pages may load scripts from this
-site, which is one file that pre-selects the reader's time zone, never inline script),
+site, for the one file that pre-selects the reader's time zone, never inline script; the
+policy names the site, not the file, so the console's htmx would load there too, but no
+reader page includes it and every value in them is escaped),
 ``nosniff``, ``Referrer-Policy: no-referrer`` (reader tokens live in paths), HSTS when BASE_URL
 is https, and framing rules: the sign-up page and the answers of ``/subscribe`` may be framed
 by DIGEST_CORS_ORIGINS (docs/embed.html), every other page by nobody. The operator's console
