@@ -27,7 +27,7 @@ def test_handed_rows_are_written_once_and_found_again(app) -> None:
     with transaction(app.sessions) as s:  # a re-driven batch records only the rest
         record.record_handed(s, edition_id, list(range(990, 1011)), T0)
     with app.sessions() as s:
-        # Sparse ids (one delivery slot's readers) are looked up by key; dense ones by range.
+        # Sparse ids (one delivery slot's readers) and dense ones alike.
         assert record.already_handed(s, edition_id, [5, 1000, 1010, 2000]) == {5, 1000, 1010}
         assert record.already_handed(s, edition_id, range(995, 1015)) == set(range(995, 1011))
         assert record.counts(s, edition_id) == {DeliveryStatus.HANDED: 1010}
