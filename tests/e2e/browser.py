@@ -77,3 +77,22 @@ def axe_violations(page: Any, *, inject: bool = True) -> list[str]:
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
     return [f"{v['id']} ({v['impact']}) {v['help']} at {v['nodes']}"
             for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
+
+
+def check_layout(page: Any, name: str, problems: list[str]) -> None:
+    """At 375 and 1280 px, light and dark: no sideways scroll and nothing serious for axe
+    (each problem appended to ``problems``); screenshots in test-artifacts/. Leaves the page
+    at 1280 px, light."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        if overflow > 0:
+            problems.append(f"{name} {width}px: {overflow}px wider than the window")
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"), full_page=True)
+            problems.extend(f"{name} {width}px {scheme}: {found}"
+                            for found in axe_violations(page))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.emulate_media(color_scheme="light")

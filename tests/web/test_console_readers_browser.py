@@ -5,12 +5,9 @@ light or dark, screenshots in test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from digest.bootstrap import build
@@ -20,8 +17,8 @@ from digest.readers.ratelimit import Limit, RateLimiter
 from digest.store import migrate as schema
 from digest.store.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
-from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
-from tests.e2e.browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
+from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.e2e.browser import check_layout, launch, require_browser, serving
 from tests.feedserver import FeedServer
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
@@ -33,10 +30,7 @@ LONG = "a.very.long.address.with.dots+newsletter@subdomain.example-company.co.uk
 
 @pytest.fixture
 def served(tmp_path):
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
-    if not AXE.exists():
-        unavailable(f"{AXE} is missing: run `make test` (npm install --prefix tools axe-core)")
+    require_browser(axe=True)
     port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}")
     app = build(settings)
@@ -44,18 +38,8 @@ def served(tmp_path):
     add_readers(app, ["Ann@example.org", "Jörg@bücher.de", LONG], name="A reader")
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:{uuid.uuid4().hex}",
                           limits={"sign-in": Limit(100, 60)})
-    server = uvicorn.Server(uvicorn.Config(create_app(app, limiter=limiter), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield settings.base_url, app
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(app, limiter=limiter), port):
+        yield settings.base_url, app
     limiter.close()
     app.engine.dispose()
 
@@ -66,29 +50,14 @@ def test_readers_import_and_feeds_in_chromium(served, tmp_path):
     base, app = served
     upload = tmp_path / "list.csv"
     upload.write_text("Email,Name\nann@example.org,Ann\nnew+tag@example.org,New\nbroken,B\n")
-    ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
 
     def check(page, name: str) -> None:
-        page.add_script_tag(path=str(AXE))
-        for width in (375, 1280):
-            page.set_viewport_size({"width": width, "height": 900})
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-            if overflow > 0:
-                problems.append(f"{name} {width}px: {overflow}px wider than the window")
-            for scheme in ("light", "dark"):
-                page.emulate_media(color_scheme=scheme)
-                page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"),
-                                full_page=True)
-                problems.extend(f"{name} {width}px {scheme}: {v['id']} at {v['nodes']}"
-                                for v in page.evaluate(AXE_RUN)
-                                if v["impact"] in ("serious", "critical"))
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.emulate_media(color_scheme="light")
+        check_layout(page, name, problems)
 
     with FeedServer() as feeds, sync_api.sync_playwright() as p:
         feeds.set("/feed/", SAMPLE_FEED.read_bytes())
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_context(bypass_csp=True).new_page()
             page.goto(base + "/admin/readers")

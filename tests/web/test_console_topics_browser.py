@@ -17,7 +17,7 @@ from digest.store import migrate as schema
 from digest.store.models import Topic
 from digest.web.app import create_app
 from tests.conftest import REDIS_TEST_URL, make_settings
-from tests.e2e.browser import ARTIFACTS, axe_violations, launch, require_browser, serving
+from tests.e2e.browser import check_layout, launch, require_browser, serving
 from tests.feedserver import FeedServer
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
@@ -49,23 +49,10 @@ def test_topics_in_chromium(served):
     base, app = served
     with app.sessions() as session:
         ids = {t.key: t.id for t in session.scalars(select(Topic))}
-    ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
 
     def check(page, name: str) -> None:
-        for width in (375, 1280):
-            page.set_viewport_size({"width": width, "height": 900})
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-            if overflow > 0:
-                problems.append(f"{name} {width}px: {overflow}px wider than the window")
-            for scheme in ("light", "dark"):
-                page.emulate_media(color_scheme=scheme)
-                page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"),
-                                full_page=True)
-                problems.extend(f"{name} {width}px {scheme}: {found}"
-                                for found in axe_violations(page))
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.emulate_media(color_scheme="light")
+        check_layout(page, name, problems)
 
     with sync_api.sync_playwright() as p:
         browser = launch(p)
