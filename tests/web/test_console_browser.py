@@ -4,21 +4,18 @@ scheme, the keyboard reaches the sign-in form, and screenshots go to test-artifa
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from digest.bootstrap import build
 from digest.readers.ratelimit import Limit, RateLimiter
 from digest.store import migrate as schema
 from digest.store.models import Cadence, Subscriber, SubscriberStatus
 from digest.web.app import create_app
-from tests.conftest import REDIS_TEST_URL, make_settings, unavailable
-from tests.e2e.browser import ARGS, ARTIFACTS, AXE, AXE_RUN, CHROMIUM
+from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.e2e.browser import check_layout, launch, require_browser, serving
 from tests.smtp_server import free_port
 from tests.web.console_client import ADMIN_TOKEN
 
@@ -27,10 +24,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def served(tmp_path):
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
-    if not AXE.exists():
-        unavailable(f"{AXE} is missing: run `make test` (npm install --prefix tools axe-core)")
+    require_browser(axe=True)
     port = free_port()
     settings = make_settings(tmp_path, base_url=f"http://127.0.0.1:{port}",
                              mail_backend="smtp", postal_address="")  # two warnings shown
@@ -47,18 +41,8 @@ def served(tmp_path):
                 unsubscribed_at=at + timedelta(days=1) if n % 7 == 0 else None))
     limiter = RateLimiter(REDIS_TEST_URL, prefix=f"test:{uuid.uuid4().hex}",
                           limits={"sign-in": Limit(100, 60)})
-    server = uvicorn.Server(uvicorn.Config(create_app(app, limiter=limiter), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield settings.base_url
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(app, limiter=limiter), port):
+        yield settings.base_url
     limiter.close()
     app.engine.dispose()
 
@@ -75,10 +59,9 @@ def _sign_in(page, base_url: str) -> None:
 def test_the_console_in_chromium(served):
     from playwright import sync_api
 
-    ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             # The console's own CSP in force: htmx runs, nothing is refused.
             page = browser.new_context().new_page()
@@ -100,21 +83,7 @@ def test_the_console_in_chromium(served):
                 if name == "console-sign-in":
                     checked.context.clear_cookies()
                 checked.goto(served + path)
-                checked.add_script_tag(path=str(AXE))
-                for width in (375, 1280):
-                    checked.set_viewport_size({"width": width, "height": 900})
-                    overflow = checked.evaluate(
-                        "() => document.documentElement.scrollWidth - window.innerWidth")
-                    if overflow > 0:
-                        problems.append(f"{name} {width}px: {overflow}px wider than the window")
-                    for scheme in ("light", "dark"):
-                        checked.emulate_media(color_scheme=scheme)
-                        checked.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"),
-                                           full_page=True)
-                        for v in checked.evaluate(AXE_RUN):
-                            if v["impact"] in ("serious", "critical"):
-                                problems.append(f"{name} {width}px {scheme}: {v['id']} "
-                                                f"{v['help']} at {v['nodes']}")
+                check_layout(checked, name, problems)
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
