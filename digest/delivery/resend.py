@@ -23,7 +23,7 @@ from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import batch_size_for, eligible, ledger_rows
 from digest.delivery.record import NOT_RECEIVED
 from digest.delivery.send import Progress, deliver, titles
-from digest.delivery.topicplan import has_posts_for
+from digest.delivery.topicplan import has_posts_for, reach
 from digest.errors import EditionError, NoSuchEditionError, SubscriberError
 from digest.readers.addresses import email_hashes, normalise
 from digest.runtime import App, Dispatch
@@ -133,7 +133,8 @@ def _plan(session: Session, edition: Edition, reader_id: int | None,
           size: int) -> tuple[list[str], int]:
     """New ledger batches of ``edition`` for its target readers, numbered on; and how many
     readers they hold."""
-    conditions = [*_targets(edition, reader_id), has_posts_for(session, edition)]
+    found = reach(session, edition.cadence, edition.post_ids or [])
+    conditions = [*_targets(edition, reader_id), has_posts_for(found)]
     ranges = _ranges(session, conditions, size)
     if not ranges:
         return [], 0

@@ -30,7 +30,7 @@ from digest.delivery.outcomes import SendResult
 from digest.delivery.plan import NO_READERS, batch_size_for, count_recipients, plan_batches
 from digest.delivery.release import mark_released, release_batches, slot_release, waiting
 from digest.delivery.testcopy import send_test_copy
-from digest.delivery.topicplan import has_posts_for, post_sets
+from digest.delivery.topicplan import has_posts_for, post_sets, reach
 from digest.errors import EditionError
 from digest.mail.personalize import RecipientFactory
 from digest.mail.transports.base import Transport
@@ -111,9 +111,10 @@ def send_digest(
 
     def plan(session: Session, edition: Edition) -> None:
         release = None if manual else slot_release(app.settings, edition)
-        spread = post_sets(session, edition)  # one request per set of posts in each batch
+        found = reach(session, edition.cadence, edition.post_ids or [])
+        spread = post_sets(found)  # one request per set of posts in each batch
         batch_ids.extend(plan_batches(session, edition, size * spread, release,
-                                      has_posts_for(session, edition)))
+                                      has_posts_for(found)))
 
     edition = claim_edition(app, cadence, manual=manual, now=now, plan=plan, period=period)
     if edition is None:
