@@ -179,6 +179,18 @@ def _truncate(app: App) -> None:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+def clean_pg_app(settings: Settings) -> App:
+    """The app of ``settings`` on its PostgreSQL test database, migrated and emptied, with its
+    Redis flushed: what the tests with real workers start from."""
+    import redis
+
+    app = build(settings)
+    schema.upgrade(app.engine)
+    _truncate(app)
+    redis.Redis.from_url(settings.rate_limit_url).flushdb()
+    return app
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on PostgreSQL."""

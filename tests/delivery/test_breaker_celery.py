@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from digest.bootstrap import build
 from digest.delivery.dispatch import CeleryDispatch
@@ -32,10 +32,9 @@ from digest.delivery.progress import edition_progress
 from digest.delivery.reconcile import reconcile
 from digest.delivery.send import send_digest
 from digest.runtime import App
-from digest.store import migrate as schema
-from digest.store.models import Base, Batch, BatchStatus, Edition, EditionStatus, utcnow
+from digest.store.models import Batch, BatchStatus, Edition, EditionStatus, utcnow
 from digest.tasks import make_celery
-from tests.conftest import make_settings
+from tests.conftest import clean_pg_app, make_settings
 from tests.delivery.test_in_doubt_celery import running_web
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import celery_workers, running_sink, wait_for, worker_env
@@ -56,12 +55,7 @@ def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[App]:
                              mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9",
                              sendgrid_webhook_public_key=PUBLIC)
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
+    app = clean_pg_app(settings)
     yield app
     app.engine.dispose()
 

@@ -13,18 +13,15 @@ import signal
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import select, text
 
-from digest.bootstrap import build
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.reconcile import reconcile
 from digest.delivery.send import send_digest
 from digest.runtime import App
-from digest.store import migrate as schema
-from digest.store.models import Base, Edition, EditionStatus
+from digest.store.models import Edition, EditionStatus
 from digest.tasks import make_celery
-from tests.conftest import make_settings, purge_broker, worker_pool
+from tests.conftest import clean_pg_app, make_settings, purge_broker, worker_pool
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import (
     celery_workers,
@@ -45,12 +42,7 @@ def pg_app(pg_database: str, broker: dict[str, str], tmp_path: Path) -> App:
                              batch_size=100, batch_stale_seconds=STALE,
                              mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9")
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(app.settings.rate_limit_url).flushdb()
+    app = clean_pg_app(settings)
     purge_broker(app.settings)
     yield app
     app.engine.dispose()

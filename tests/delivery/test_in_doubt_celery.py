@@ -27,20 +27,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import uvicorn
-from sqlalchemy import text
 
 from digest.bootstrap import build
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.reconcile import reconcile
 from digest.delivery.send import send_digest
 from digest.runtime import App
-from digest.store import migrate as schema
-from digest.store.models import Base, Edition, EditionStatus
+from digest.store.models import Edition, EditionStatus
 from digest.tasks import make_celery
 from digest.web.app import create_app
-from tests.conftest import make_settings, purge_broker, worker_pool
+from tests.conftest import clean_pg_app, make_settings, purge_broker, worker_pool
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import (
     celery_workers,
@@ -64,12 +61,7 @@ def pg_app(pg_database: str, broker: dict[str, str], tmp_path: Path) -> Iterator
                              sendgrid_host="http://127.0.0.1:9",
                              sendgrid_webhook_public_key=PUBLIC,
                              in_doubt_minutes=IN_DOUBT_MINUTES)
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(app.settings.rate_limit_url).flushdb()
+    app = clean_pg_app(settings)
     purge_broker(app.settings)
     yield app
     app.engine.dispose()

@@ -17,20 +17,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from digest.bootstrap import build
 from digest.config import SAMPLE_FEED
 from digest.delivery.dispatch import CeleryDispatch
 from digest.delivery.send import send_digest
 from digest.mail.links import confirm_url
 from digest.runtime import App
-from digest.store import migrate as schema
-from digest.store.models import Base, Edition, EditionStatus, Post, Subscriber
+from digest.store.models import Edition, EditionStatus, Post, Subscriber
 from digest.tasks import make_celery
-from tests.conftest import REPO, make_settings
+from tests.conftest import REPO, clean_pg_app, make_settings
 from tests.sendgrid_sink import celery_workers, running_sink, wait_for, worker_env
 from tests.smtp_server import free_port
 
@@ -45,12 +42,7 @@ def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> App:
     settings = make_settings(tmp_path, database_url=pg_database, broker_url=redis_url,
                              batch_size=BATCH, mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9")
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
+    app = clean_pg_app(settings)
     yield app
     app.engine.dispose()
 

@@ -11,7 +11,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from digest.bootstrap import build
 from digest.delivery.dashboard import dashboard
@@ -23,8 +23,8 @@ from digest.mail.message import build_mime
 from digest.mail.transports.memory import MemoryTransport
 from digest.runtime import App
 from digest.store import migrate as schema
-from digest.store.models import Base, Cadence, Edition, EditionStatus
-from tests.conftest import make_settings
+from digest.store.models import Cadence, Edition, EditionStatus
+from tests.conftest import _truncate, make_settings
 from tests.delivery_helpers import add_post, add_readers
 from tests.feedserver import FeedServer, Item, wordpress_feed
 from tests.web.console_client import signed_in_client
@@ -45,9 +45,7 @@ def tuned(db_url: str, tmp_path: Path, transport: MemoryTransport) -> Iterator[T
                     lambda: transport, sleep=lambda _: None)
         schema.upgrade(app.engine)
         if app.engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            with app.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            _truncate(app)
         apps.append(app)
         return app
 

@@ -24,14 +24,11 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from digest.bootstrap import build
 from digest.config import SAMPLE_FEED
 from digest.runtime import App
-from digest.store import migrate as schema
 from digest.store.models import (
-    Base,
     Batch,
     BatchStatus,
     Edition,
@@ -39,7 +36,7 @@ from digest.store.models import (
     SubscriberStatus,
 )
 from digest.web.console.credentials import hash_password
-from tests.conftest import make_settings
+from tests.conftest import clean_pg_app, make_settings
 from tests.e2e.browser import ARTIFACTS, axe_violations, launch, require_browser, serving
 from tests.e2e.console_seed import seed
 from tests.feedserver import FeedServer
@@ -81,12 +78,7 @@ def console(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[dict[s
             base_url=f"http://127.0.0.1:{port}", mail_backend="outbox", batch_size=BATCH,
             admin_password=hash_password(PASSWORD), admin_token=None,
             feed_url=[feeds.url("/feed/")], first_poll_window_days=100_000)
-        app = build(settings)
-        schema.upgrade(app.engine)
-        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        with app.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        redis.Redis.from_url(redis_url).flushdb()
+        app = clean_pg_app(settings)
         seeded = seed(app, datetime.now(UTC), weekly=WEEKLY, daily=DAILY)
         with serving(console_app(app), port):
             yield {"app": app, "url": settings.base_url, "outbox": settings.outbox_dir,

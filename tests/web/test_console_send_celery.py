@@ -10,14 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from sqlalchemy import text
 
-from digest.bootstrap import build
 from digest.runtime import App
-from digest.store import migrate as schema
-from digest.store.models import Base
-from tests.conftest import make_settings
+from tests.conftest import clean_pg_app, make_settings
 from tests.delivery_helpers import add_post, add_readers
 from tests.sendgrid_sink import celery_workers, running_sink, wait_for, worker_env
 from tests.web.console_client import signed_in_client
@@ -33,12 +28,7 @@ def pg_app(pg_database: str, redis_url: str, tmp_path: Path) -> Iterator[App]:
     settings = make_settings(tmp_path, database_url=pg_database, broker_url=redis_url,
                              batch_size=BATCH, mail_backend="sendgrid", sendgrid_api_key="test",
                              sendgrid_host="http://127.0.0.1:9")
-    app = build(settings)
-    schema.upgrade(app.engine)
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with app.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis.Redis.from_url(redis_url).flushdb()
+    app = clean_pg_app(settings)
     yield app
     app.engine.dispose()
 
